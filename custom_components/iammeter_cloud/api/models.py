@@ -333,3 +333,36 @@ def parse_offline_analysis(data: object, endpoint: str) -> OfflineAnalysis:
 def format_date(day: date) -> str:
     """Dates in queries: `YYYY-MM-DD`."""
     return day.isoformat()
+
+
+def reading_to_dict(reading: Reading) -> dict[str, Any]:
+    """A JSON-serialisable copy of a reading (for caches)."""
+    return {
+        "time": reading.time.isoformat(),
+        "local_time": reading.local_time,
+        "phases": [_row(p) for p in reading.phases],
+        "net": None if reading.net is None else _row(reading.net),
+    }
+
+
+def reading_from_dict(data: object) -> Reading:
+    """The inverse of `reading_to_dict`; raises IammeterResponseError if malformed."""
+    where = "cache"
+    try:
+        time = datetime.fromisoformat(_str(_get(data, "time", where), where, "time"))
+    except ValueError:
+        raise _fail(where, "time") from None
+    phases, _ = parse_rows(_get(data, "phases", where), where)
+    net = _get(data, "net", where)
+    return Reading(
+        time=time if time.tzinfo else time.replace(tzinfo=UTC),
+        local_time=_str(_get(data, "local_time", where), where, "local_time"),
+        phases=phases,
+        net=None if net is None else parse_row(net, where),
+    )
+
+
+def _row(values: PhaseValues) -> list[float]:
+    head = [values.voltage, values.current, values.power]
+    pf = [] if values.power_factor is None else [values.power_factor]
+    return [*head, *pf, values.energy_import, values.energy_export]

@@ -1,0 +1,83 @@
+"""The IAMMETER Cloud integration: IAMMETER energy meters read through the cloud."""
+
+from __future__ import annotations
+
+from homeassistant.const import CONF_TOKEN, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
+
+from .api import IammeterCloud
+from .const import CONF_API_URL, CONF_METER_NAMES, CONF_METERS, DEFAULT_API_URL, DOMAIN
+from .coordinator import (
+    IammeterAccount,
+    IammeterConfigEntry,
+    IammeterMeterCoordinator,
+    IammeterRuntimeData,
+)
+from .storage import async_get_storage
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Load the state shared by all entries (quota ledger, last readings)."""
+    await async_get_storage(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> bool:
+    """Set up one IAMMETER account: one coordinator and device per meter."""
+    storage = await async_get_storage(hass)
+    client = IammeterCloud(
+        async_get_clientsession(hass),
+        api_url=entry.data.get(CONF_API_URL, DEFAULT_API_URL),
+        token=entry.data.get(CONF_TOKEN),
+        ledger=storage.ledger,
+        clock=dt_util.utcnow,
+    )
+    account = IammeterAccount(hass, entry, client)
+    names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
+    coordinators = {
+        sn: IammeterMeterCoordinator(
+            hass, entry, account, storage, sn, names.get(sn, sn)
+        )
+        for sn in entry.options.get(CONF_METERS, [])
+    }
+    for coordinator in coordinators.values():
+        await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = IammeterRuntimeData(account, coordinators)
+    _remove_stale_devices(hass, entry)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> bool:
+    """Unload the entry; the coordinators stop with it."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: IammeterConfigEntry, device: DeviceEntry
+) -> bool:
+    """Allow removing a device only when its meter is no longer configured."""
+    return not any(
+        identifier[0] == DOMAIN and identifier[1] in entry.options.get(CONF_METERS, [])
+        for identifier in device.identifiers
+    )
+
+
+def _remove_stale_devices(hass: HomeAssistant, entry: IammeterConfigEntry) -> None:
+    """Devices of meters that were removed from the options go with them."""
+    registry = dr.async_get(hass)
+    meters = set(entry.options.get(CONF_METERS, []))
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        sns = {i[1] for i in device.identifiers if i[0] == DOMAIN}
+        if sns and not sns & meters:
+            registry.async_update_device(
+                device.id, remove_config_entry_id=entry.entry_id
+            )

@@ -1,0 +1,40 @@
+"""Constants of the IAMMETER Cloud integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "iammeter_cloud"
+LOGGER = logging.getLogger(__package__)
+
+CONF_API_URL: Final = "api_url"
+CONF_ADVANCED: Final = "advanced"
+CONF_METERS: Final = "meters"
+CONF_METER_NAMES: Final = "meter_names"
+CONF_ACCOUNT_ID: Final = "account_id"
+
+DEFAULT_API_URL: Final = "https://www.iammeter.com"
+
+# 300 s = 12 calls an hour: the whole `meterdata2` budget of a meter.
+DEFAULT_SCAN_INTERVAL: Final = 300
+MIN_SCAN_INTERVAL: Final = 300
+MAX_SCAN_INTERVAL: Final = 3600
+
+# Live values older than this are unavailable: automations must not act on them.
+STALE_AFTER: Final = timedelta(minutes=15)
+# Communication errors: the first retry after this, doubling, capped at the interval.
+BACKOFF_START: Final = timedelta(seconds=60)
+
+# The energy guard. A counter may grow at most by what this power delivers.
+MAX_PHASE_POWER_W: Final = 30_000.0
+# A lower counter is accepted as a meter reset after this many readings ...
+RESET_CONFIRMATIONS: Final = 3
+# ... spanning at least this long.
+RESET_MIN_SPAN: Final = timedelta(minutes=15)
+
+MODEL_SINGLE_PHASE: Final = "WEM3080"
+MODEL_THREE_PHASE: Final = "WEM3080T"
+MANUFACTURER: Final = "IAMMETER"
+PHASES: Final = ("a", "b", "c")

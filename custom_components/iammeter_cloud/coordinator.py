@@ -1,0 +1,315 @@
+"""Data updates: one coordinator per meter, within the cloud's quotas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import (
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_TOKEN,
+    CONF_USERNAME,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    IammeterAuthError,
+    IammeterCloud,
+    IammeterError,
+    IammeterQuotaError,
+    Reading,
+)
+from .api.models import reading_from_dict, reading_to_dict
+from .const import (
+    BACKOFF_START,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    MAX_PHASE_POWER_W,
+    PHASES,
+    STALE_AFTER,
+)
+from .guard import CounterGuard, Verdict
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+    from .storage import IammeterStorage
+
+type IammeterConfigEntry = ConfigEntry[IammeterRuntimeData]
+
+LATEST = "meterdata"  # the ledger bucket of the latest-reading calls
+
+
+@dataclass(frozen=True, slots=True)
+class MeterData:
+    """What the entities of one meter show."""
+
+    reading: Reading
+    energy: Mapping[str, float] = field(default_factory=dict)
+    """Guarded counters: `a_import`, `b_export`, `net_import`, `total_import`..."""
+
+    def is_fresh(self, now: datetime) -> bool:
+        """Whether live values (power, voltage...) may be shown."""
+        return now - self.reading.time <= STALE_AFTER
+
+
+@dataclass(slots=True)
+class IammeterRuntimeData:
+    """Kept in the config entry while it is loaded."""
+
+    account: IammeterAccount
+    coordinators: dict[str, IammeterMeterCoordinator]
+
+
+class IammeterAccount:
+    """The entry's client, and the one place that logs in again on HTTP 401."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry: IammeterConfigEntry, client: IammeterCloud
+    ) -> None:
+        """Share one client (and one login) between the entry's meters."""
+        self.hass = hass
+        self.entry = entry
+        self.client = client
+        self._login_lock = asyncio.Lock()
+
+    async def call[T](self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run `request`; on 401 log in once (budget permitting) and retry once."""
+        token = self.client.token
+        try:
+            return await request()
+        except IammeterAuthError:
+            pass
+        async with self._login_lock:
+            if self.client.token == token:  # nobody logged in meanwhile
+                await self._login()
+        try:
+            return await request()
+        except IammeterAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="auth_failed"
+            ) from err
+
+    async def _login(self) -> None:
+        LOGGER.debug("The token was refused; logging in again")
+        try:
+            await self.client.login(
+                self.entry.data[CONF_USERNAME], self.entry.data[CONF_PASSWORD]
+            )
+        except IammeterAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="auth_failed"
+            ) from err
+        self.hass.config_entries.async_update_entry(
+            self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
+        )
+
+
+class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
+    """Fetches `meterdata2` of one meter at the configured interval.
+
+    Never more than the ledger allows (12 an hour, across restarts): a refused
+    call keeps the last data while it is fresh and waits for the budget.
+    """
+
+    config_entry: IammeterConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: IammeterConfigEntry,
+        account: IammeterAccount,
+        storage: IammeterStorage,
+        sn: str,
+        name: str,
+    ) -> None:
+        """Set up; the last reading and guards come back from `storage`."""
+        self.interval = timedelta(
+            seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        )
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {sn}",
+            update_interval=self.interval,
+        )
+        self.account = account
+        self.storage = storage
+        self.sn = sn
+        self.meter_name = name
+        self._failures = 0
+        self._rejected: set[str] = set()
+        self._guards: dict[str, CounterGuard] = {}
+        self._cached = self._restore()
+        self._first = True
+
+    @property
+    def _saved(self) -> dict[str, Any]:
+        return self.storage.meters.setdefault(self.sn, {})
+
+    def _restore(self) -> MeterData | None:
+        saved = self._saved
+        for key, state in (saved.get("counters") or {}).items():
+            self._guards[key] = CounterGuard.restore(_max_power(key), state)
+        try:
+            reading = reading_from_dict(saved["reading"])
+        except KeyError, IammeterError:
+            return None
+        if not self._guards:  # cached by the config flow: not yet guarded
+            return self._accept(reading)
+        return MeterData(reading, self._energy())
+
+    def _next_fetch(self, now: datetime) -> timedelta | None:
+        """Time until the saved fetch is one interval old, if it is not yet."""
+        fetched = dt_util.parse_datetime(str(self._saved.get("fetched")))
+        if fetched is None or not now - self.interval < fetched <= now:
+            return None
+        return fetched + self.interval - now
+
+    async def _async_update_data(self) -> MeterData:
+        self.update_interval = self.interval  # undo a one-off wait
+        now = dt_util.utcnow()
+        first, self._first = self._first, False
+        known = self._cached if first else self.data
+        if first and known is not None and (wait := self._next_fetch(now)):
+            # Restarted shortly after a fetch: that reading is still the newest.
+            self.update_interval = wait
+            return known
+        try:
+            reading = await self.account.call(
+                lambda: self.account.client.latest(self.sn)
+            )
+        except IammeterQuotaError as err:
+            return self._wait_for_budget(known, now, err.retry_at)
+        except IammeterError as err:
+            self._failures += 1
+            backoff = min(BACKOFF_START * 2 ** (self._failures - 1), self.interval)
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="communication_error",
+                translation_placeholders={"error": str(err)},
+                retry_after=backoff.total_seconds(),
+            ) from err
+        self._failures = 0
+        self._saved["fetched"] = now.isoformat()
+        self.storage.async_schedule_save()
+        if known is not None and reading.time <= known.reading.time:
+            return known  # not newer: changes nothing
+        if _all_zero(reading):
+            LOGGER.warning("Meter %s sent a reading of only zeros; skipped", self.sn)
+            if known is not None:
+                return known
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="no_valid_reading"
+            )
+        return self._accept(reading)
+
+    async def _latest(self) -> Reading:
+        return await self.account.client.latest(self.sn)
+
+    def _wait_for_budget(
+        self, known: MeterData | None, now: datetime, retry_at: datetime
+    ) -> MeterData:
+        wait = max(retry_at - now, timedelta(seconds=1))
+        if known is not None and known.is_fresh(now):
+            self.update_interval = wait
+            return known
+        raise UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="quota_exceeded",
+            translation_placeholders={
+                "retry_at": dt_util.as_local(retry_at).isoformat(timespec="minutes")
+            },
+            retry_after=wait.total_seconds(),
+        )
+
+    def _accept(self, reading: Reading) -> MeterData:
+        counters: dict[str, float] = {}
+        for phase, values in zip(PHASES, reading.phases, strict=False):
+            counters[f"{phase}_import"] = values.energy_import
+            counters[f"{phase}_export"] = values.energy_export
+        if reading.net is not None:
+            counters["net_import"] = reading.net.energy_import
+            counters["net_export"] = reading.net.energy_export
+        for key, value in counters.items():
+            guard = self._guards.setdefault(key, CounterGuard(_max_power(key)))
+            self._judge(key, guard, guard.offer(value, reading.time), value)
+        self._saved["reading"] = reading_to_dict(reading)
+        self._saved["counters"] = {k: g.export() for k, g in self._guards.items()}
+        self.storage.async_schedule_save()
+        return MeterData(reading, self._energy())
+
+    def _judge(
+        self, key: str, guard: CounterGuard, verdict: Verdict, value: float
+    ) -> None:
+        if verdict in (Verdict.ACCEPTED, Verdict.UNCHANGED):
+            if key in self._rejected:
+                self._rejected.discard(key)
+                LOGGER.info("Meter %s: counter %s is plausible again", self.sn, key)
+            return
+        if verdict is Verdict.RESET:
+            self._rejected.discard(key)
+            LOGGER.warning(
+                "Meter %s: counter %s restarted at %s kWh; accepted as a meter reset",
+                self.sn,
+                key,
+                value,
+            )
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"counter_reset_{self.sn}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="counter_reset",
+                translation_placeholders={"meter": self.meter_name, "sn": self.sn},
+            )
+            return
+        if key not in self._rejected:
+            self._rejected.add(key)
+            LOGGER.warning(
+                "Meter %s: counter %s at %s kWh rejected (%s; last accepted %s kWh)",
+                self.sn,
+                key,
+                value,
+                verdict.value,
+                guard.value,
+            )
+
+    def _energy(self) -> dict[str, float]:
+        energy = {k: g.value for k, g in self._guards.items() if g.value is not None}
+        for kind in ("import", "export"):
+            phases = [self._guards.get(f"{p}_{kind}") for p in PHASES]
+            present = [g for g in phases if g is not None and g.value is not None]
+            if present:
+                energy[f"total_{kind}"] = sum(
+                    (g.value or 0.0) + g.offset for g in present
+                )
+        return energy
+
+
+def _max_power(key: str) -> float:
+    """Net and total counters may see all three phases' power."""
+    return MAX_PHASE_POWER_W * (3 if key.startswith(("net", "total")) else 1)
+
+
+def _all_zero(reading: Reading) -> bool:
+    rows = [*reading.phases, *([reading.net] if reading.net else [])]
+    return all(
+        not (r.voltage or r.current or r.power or r.energy_import or r.energy_export)
+        for r in rows
+    )
+
+
+def _local_time(moment: datetime) -> str:
+    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,58 @@
+"""State kept across restarts, shared by all entries: the quota ledger, the last
+reading of each meter and its energy guards."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+from homeassistant.util.hass_dict import HassKey
+
+from .api import QuotaLedger
+from .const import DOMAIN
+
+STORAGE_VERSION = 1
+SAVE_DELAY = 10
+DATA_STORAGE: HassKey[IammeterStorage] = HassKey(f"{DOMAIN}_storage")
+_LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_storage_lock")
+
+
+class IammeterStorage:
+    """One per Home Assistant instance: the quota budget is per IP and per meter."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        """Empty state; `async_get_storage` loads it."""
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.state", private=True
+        )
+        self.ledger = QuotaLedger()
+        self.meters: dict[str, dict[str, Any]] = {}
+        """Per SN: `reading`, `fetched` (ISO time) and `counters` (guards)."""
+        self.ledger.add_listener(self.async_schedule_save)
+
+    async def async_load(self) -> None:
+        data = await self._store.async_load() or {}
+        self.ledger.restore(data.get("ledger"))
+        meters = data.get("meters")
+        if isinstance(meters, dict):
+            self.meters = {k: v for k, v in meters.items() if isinstance(v, dict)}
+
+    def async_schedule_save(self) -> None:
+        """Write soon (and at shutdown), batching changes."""
+        self._store.async_delay_save(self._data, SAVE_DELAY)
+
+    def _data(self) -> dict[str, Any]:
+        return {"ledger": self.ledger.export(), "meters": self.meters}
+
+
+async def async_get_storage(hass: HomeAssistant) -> IammeterStorage:
+    """The shared state, loaded on first use."""
+    lock = hass.data.setdefault(_LOCK, asyncio.Lock())
+    async with lock:
+        if DATA_STORAGE not in hass.data:
+            storage = IammeterStorage(hass)
+            await storage.async_load()
+            hass.data[DATA_STORAGE] = storage
+    return hass.data[DATA_STORAGE]
