@@ -5,12 +5,9 @@ from __future__ import annotations
 from homeassistant.const import CONF_TOKEN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, device_registry as dr
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
-from homeassistant.util import dt as dt_util
 
-from .api import IammeterCloud
 from .const import CONF_API_URL, CONF_METER_NAMES, CONF_METERS, DEFAULT_API_URL, DOMAIN
 from .coordinator import (
     IammeterAccount,
@@ -18,7 +15,7 @@ from .coordinator import (
     IammeterMeterCoordinator,
     IammeterRuntimeData,
 )
-from .storage import async_get_storage
+from .storage import async_create_client, async_get_storage
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -33,12 +30,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> bool:
     """Set up one IAMMETER account: one coordinator and device per meter."""
     storage = await async_get_storage(hass)
-    client = IammeterCloud(
-        async_get_clientsession(hass),
-        api_url=entry.data.get(CONF_API_URL, DEFAULT_API_URL),
-        token=entry.data.get(CONF_TOKEN),
-        ledger=storage.ledger,
-        clock=dt_util.utcnow,
+    client = await async_create_client(
+        hass, entry.data.get(CONF_API_URL, DEFAULT_API_URL), entry.data.get(CONF_TOKEN)
     )
     account = IammeterAccount(hass, entry, client)
     names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
@@ -78,6 +71,4 @@ def _remove_stale_devices(hass: HomeAssistant, entry: IammeterConfigEntry) -> No
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         sns = {i[1] for i in device.identifiers if i[0] == DOMAIN}
         if sns and not sns & meters:
-            registry.async_update_device(
-                device.id, remove_config_entry_id=entry.entry_id
-            )
+            registry.async_remove_device(device.id)

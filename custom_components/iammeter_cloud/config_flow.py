@@ -18,7 +18,6 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -59,7 +58,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
 )
 from .coordinator import IammeterConfigEntry
-from .storage import async_get_storage
+from .storage import async_create_client, async_get_storage
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 USERNAME = TextSelector(
@@ -102,20 +101,6 @@ def _meters_schema(meters: list[Meter], chosen: list[str]) -> vol.Schema:
                 SelectSelectorConfig(options=options, multiple=True, custom_value=True)
             )
         }
-    )
-
-
-async def _client(
-    hass: HomeAssistant, api_url: str, token: str | None = None
-) -> IammeterCloud:
-    """A client on the shared quota ledger (the login budget is per IP)."""
-    storage = await async_get_storage(hass)
-    return IammeterCloud(
-        async_get_clientsession(hass),
-        api_url=api_url,
-        token=token,
-        ledger=storage.ledger,
-        clock=dt_util.utcnow,
     )
 
 
@@ -162,7 +147,7 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
             errors[CONF_USERNAME] = "invalid_auth"
             return None
         try:
-            self._client = await _client(self.hass, api_url)
+            self._client = await async_create_client(self.hass, api_url)
         except ValueError:
             errors[CONF_ADVANCED] = "invalid_url"
             return None

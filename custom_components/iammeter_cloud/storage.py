@@ -7,14 +7,17 @@ import asyncio
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .api import QuotaLedger
+from .api import IammeterCloud, QuotaLedger
 from .const import DOMAIN
 
 STORAGE_VERSION = 1
 SAVE_DELAY = 10
+REQUEST_TIMEOUT = 20.0
 DATA_STORAGE: HassKey[IammeterStorage] = HassKey(f"{DOMAIN}_storage")
 _LOCK: HassKey[asyncio.Lock] = HassKey(f"{DOMAIN}_storage_lock")
 
@@ -56,3 +59,21 @@ async def async_get_storage(hass: HomeAssistant) -> IammeterStorage:
             await storage.async_load()
             hass.data[DATA_STORAGE] = storage
     return hass.data[DATA_STORAGE]
+
+
+async def async_create_client(
+    hass: HomeAssistant, api_url: str, token: str | None = None
+) -> IammeterCloud:
+    """A client on Home Assistant's session, clock and the shared quota ledger.
+
+    Raises ValueError for an API URL that is not a plain http(s) URL.
+    """
+    storage = await async_get_storage(hass)
+    return IammeterCloud(
+        async_get_clientsession(hass),
+        api_url=api_url,
+        token=token,
+        ledger=storage.ledger,
+        request_timeout=REQUEST_TIMEOUT,
+        clock=dt_util.utcnow,
+    )

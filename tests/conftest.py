@@ -1,0 +1,85 @@
+"""Fixtures: the cloud simulator on 127.0.0.1 and a configured entry against it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from unittest.mock import patch
+
+from homeassistant.const import (
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_TOKEN,
+    CONF_USERNAME,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.iammeter_cloud.const import (
+    CONF_API_URL,
+    CONF_METER_NAMES,
+    CONF_METERS,
+    DOMAIN,
+)
+from tests.simulator import CloudSimulator
+
+USERNAME = "demo@example.com"
+PASSWORD = "demo-password"
+ACCOUNT_ID = 1001
+SN1 = "SIM1PHASE001"
+SN3 = "SIM3PHASE001"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load our integration from custom_components in every test."""
+
+
+@pytest.fixture(autouse=True)
+def short_timeouts() -> Generator[None]:
+    """Requests time out after 0.5 s, so timeout faults stay fast."""
+    with patch("custom_components.iammeter_cloud.storage.REQUEST_TIMEOUT", 0.5):
+        yield
+
+
+@pytest.fixture
+async def simulator(socket_enabled: None) -> AsyncGenerator[CloudSimulator]:
+    """The demo account (a single- and a three-phase meter) over real HTTP.
+
+    Its clock is Home Assistant's, so `freezer` moves both together.
+    """
+    sim = CloudSimulator.demo(dt_util.utcnow)
+    sim.faults.timeout_delay = 5.0
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+@pytest.fixture
+def mock_config_entry(simulator: CloudSimulator) -> MockConfigEntry:
+    """An entry for the demo account, with a valid token (no login needed)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=USERNAME,
+        unique_id=str(ACCOUNT_ID),
+        data={
+            CONF_USERNAME: USERNAME,
+            CONF_PASSWORD: PASSWORD,
+            CONF_API_URL: simulator.base_url,
+            CONF_TOKEN: simulator.issue_token(USERNAME),
+            CONF_METER_NAMES: {SN1: "Garage", SN3: "House"},
+        },
+        options={CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 300},
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The demo entry, set up."""
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry

@@ -1,0 +1,18 @@
+"""Local simulator of the IAMMETER cloud HTTP API (aiohttp, deterministic)."""
+
+from .model import Reading, SimMeter, fmt_time, from_minute, to_minute
+from .server import Account, CloudSimulator, Fault, Faults, LogEntry, Site
+
+__all__ = [
+    "Account",
+    "CloudSimulator",
+    "Fault",
+    "Faults",
+    "LogEntry",
+    "Reading",
+    "SimMeter",
+    "Site",
+    "fmt_time",
+    "from_minute",
+    "to_minute",
+]
