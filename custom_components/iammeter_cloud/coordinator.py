@@ -14,9 +14,10 @@ from homeassistant.const import (
     CONF_TOKEN,
     CONF_USERNAME,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -150,6 +151,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._failures = 0
         self._rejected: set[str] = set()
         self._guards: dict[str, CounterGuard] = {}
+        self._unsub_stale: CALLBACK_TYPE | None = None
         self._cached = self._restore()
         self._first = True
 
@@ -177,6 +179,11 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         return fetched + self.interval - now
 
     async def _async_update_data(self) -> MeterData:
+        data = await self._fetch()
+        self._schedule_stale(data)
+        return data
+
+    async def _fetch(self) -> MeterData:
         self.update_interval = self.interval  # undo a one-off wait
         now = dt_util.utcnow()
         first, self._first = self._first, False
@@ -249,6 +256,26 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self.storage.async_schedule_save()
         return MeterData(reading, self._energy())
 
+    def _schedule_stale(self, data: MeterData) -> None:
+        """Update the entities when this reading turns stale, between updates."""
+        if self._unsub_stale:
+            self._unsub_stale()
+        self._unsub_stale = async_track_point_in_utc_time(
+            self.hass, self._async_stale, data.reading.time + STALE_AFTER
+        )
+
+    @callback
+    def _async_stale(self, _now: datetime) -> None:
+        self._unsub_stale = None
+        self.async_update_listeners()
+
+    async def async_shutdown(self) -> None:
+        """Cancel the staleness timer too."""
+        if self._unsub_stale:
+            self._unsub_stale()
+            self._unsub_stale = None
+        await super().async_shutdown()
+
     def _judge(
         self, key: str, guard: CounterGuard, verdict: Verdict, value: float
     ) -> None:
@@ -292,9 +319,8 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             phases = [self._guards.get(f"{p}_{kind}") for p in PHASES]
             present = [g for g in phases if g is not None and g.value is not None]
             if present:
-                energy[f"total_{kind}"] = sum(
-                    (g.value or 0.0) + g.offset for g in present
-                )
+                total = sum((g.value or 0.0) + g.offset for g in present)
+                energy[f"total_{kind}"] = round(total, 3)
         return energy
 
 

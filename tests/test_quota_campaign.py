@@ -1,0 +1,79 @@
+"""The quota holds over a simulated day and through restarts (counted by the cloud)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.iammeter_cloud.storage import DATA_STORAGE
+from tests.common import advance, advance_in_steps
+from tests.conftest import SN1, SN3
+from tests.simulator import CloudSimulator
+
+HOUR = timedelta(hours=1)
+LATEST = ("meterdata", "meterdata2")
+
+
+async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Stop (with Home Assistant's final write) and start again from storage."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    hass.data.pop(DATA_STORAGE)  # a new process knows only what was stored
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.state is ConfigEntryState.LOADED
+
+
+async def test_a_day_stays_within_the_quota(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    await advance_in_steps(hass, freezer, timedelta(hours=24))
+    for sn in (SN1, SN3):
+        assert simulator.max_in_window(LATEST, sn, HOUR) <= 12
+        assert simulator.count(LATEST, sn) >= 24 * 11  # and uses it well
+    assert simulator.count("login") == 0
+    assert not [e for e in simulator.log if e.outcome == "quota"]
+
+
+async def test_ten_restarts_in_an_hour_stay_within_the_quota(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    for _ in range(10):
+        await advance(hass, freezer, timedelta(minutes=5, seconds=30))
+        await restart(hass, init_integration)
+    await advance_in_steps(hass, freezer, 2 * HOUR)
+    for sn in (SN1, SN3):
+        assert simulator.max_in_window(LATEST, sn, HOUR) <= 12
+    assert simulator.count("login") <= 1
+    assert not [e for e in simulator.log if e.outcome == "quota"]
+    assert hass.states.get("sensor.house_power").state != "unavailable"
+
+
+async def test_restarts_faster_than_the_interval_reuse_the_stored_reading(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    calls = simulator.count(LATEST)
+    energy = hass.states.get("sensor.house_energy_import").state
+    for _ in range(4):
+        await advance(hass, freezer, timedelta(minutes=1))
+        await restart(hass, init_integration)
+    assert simulator.count(LATEST) == calls
+    assert hass.states.get("sensor.house_energy_import").state == energy
+    # The next reading comes one interval after the last real fetch.
+    await advance(hass, freezer, timedelta(minutes=1, seconds=2))
+    assert simulator.count(LATEST) == calls + 2

@@ -1,0 +1,282 @@
+"""Sensors of both meter kinds, their values, staleness and the energy guard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import itertools
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+)
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.iammeter_cloud.const import DOMAIN
+from tests.common import NEXT_UPDATE, advance, advance_in_steps
+from tests.conftest import SN1, SN3, USERNAME
+from tests.simulator import CloudSimulator, SimMeter, to_minute
+
+FROZEN = "2026-06-15 10:00:30+00:00"  # daytime: phase B of the house exports
+
+
+def meter(sim: CloudSimulator, sn: str) -> SimMeter:
+    found = sim.accounts[USERNAME].meter(sn)
+    assert found is not None
+    return found
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    current = hass.states.get(entity_id)
+    assert current is not None, entity_id
+    return current.state
+
+
+@pytest.mark.freeze_time(FROZEN)
+@pytest.mark.parametrize("platform", [Platform.SENSOR, Platform.BINARY_SENSOR])
+async def test_entities(
+    hass: HomeAssistant,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    snapshot: SnapshotAssertion,
+    platform: Platform,
+) -> None:
+    """Every entity of a single- and a three-phase meter, and their devices."""
+    entities = [
+        e
+        for e in er.async_entries_for_config_entry(
+            entity_registry, init_integration.entry_id
+        )
+        if e.domain == platform
+    ]
+    assert entities
+    for entity in entities:
+        assert entity == snapshot(name=f"{entity.entity_id}-entry")
+        assert hass.states.get(entity.entity_id) == snapshot(
+            name=f"{entity.entity_id}-state"
+        )
+    if platform is Platform.SENSOR:
+        for sn in (SN1, SN3):
+            device = device_registry.async_get_device_by_identifier(
+                (DOMAIN, sn), init_integration.entry_id
+            )
+            assert device is not None
+            assert device.configuration_url == simulator.base_url
+            assert device == snapshot(
+                name=f"device-{sn}", exclude=props("configuration_url")
+            )
+
+
+async def test_unique_ids_are_the_contract(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    unique_ids = {
+        e.unique_id
+        for e in er.async_entries_for_config_entry(
+            entity_registry, init_integration.entry_id
+        )
+    }
+    single = {
+        f"{SN1}_{k}"
+        for k in (
+            "voltage",
+            "current",
+            "power",
+            "power_factor",
+            "energy_import",
+            "energy_export",
+            "last_reading",
+            "cloud_connection",
+        )
+    }
+    three = {f"{SN3}_{k}" for k in ("power", "energy_import", "energy_export")}
+    three |= {f"{SN3}_last_reading", f"{SN3}_cloud_connection"}
+    for phase in "abc":
+        three |= {
+            f"{SN3}_{phase}_{k}"
+            for k in (
+                "voltage",
+                "current",
+                "power",
+                "power_factor",
+                "energy_import",
+                "energy_export",
+            )
+        }
+    assert unique_ids == single | three
+
+
+@pytest.mark.freeze_time(FROZEN)
+async def test_values_match_the_simulator(
+    hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
+) -> None:
+    minute = to_minute(dt_util.utcnow())
+    rows = [r.row6() for r in meter(simulator, SN3).readings(minute)]
+    for phase, row in zip("abc", rows, strict=True):
+        assert float(state(hass, f"sensor.house_voltage_phase_{phase}")) == row[0]
+        assert float(state(hass, f"sensor.house_current_phase_{phase}")) == row[1]
+        assert float(state(hass, f"sensor.house_power_phase_{phase}")) == row[2]
+        assert float(state(hass, f"sensor.house_power_factor_phase_{phase}")) == row[3]
+        assert float(state(hass, f"sensor.house_energy_import_phase_{phase}")) == row[4]
+        assert float(state(hass, f"sensor.house_energy_export_phase_{phase}")) == row[5]
+    assert float(state(hass, "sensor.house_power")) == sum(r[2] for r in rows)
+    assert float(state(hass, "sensor.house_energy_import")) == pytest.approx(
+        sum(r[4] for r in rows)
+    )
+    assert float(state(hass, "sensor.house_energy_export")) == pytest.approx(
+        sum(r[5] for r in rows)
+    )
+    # Daytime: phase B exports, so its power is negative (positive = import).
+    assert float(state(hass, "sensor.house_power_phase_b")) < 0
+    single = meter(simulator, SN1).readings(minute)[0].row6()
+    assert float(state(hass, "sensor.garage_power")) == single[2]
+    assert float(state(hass, "sensor.garage_energy_import")) == single[4]
+
+
+async def test_follows_the_meter_over_time(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    before = float(state(hass, "sensor.house_energy_import"))
+    await advance_in_steps(hass, freezer, timedelta(hours=2))
+    after = float(state(hass, "sensor.house_energy_import"))
+    assert after > before
+    rows = meter(simulator, SN3).readings(to_minute(dt_util.utcnow()))
+    # The shown reading is at most one interval (and a minute) old.
+    assert after <= sum(r.row6()[4] for r in rows) + 1e-6
+
+
+async def test_stale_readings_make_live_values_unavailable(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    energy = state(hass, "sensor.house_energy_import")
+    assert state(hass, "binary_sensor.house_cloud_connection") == STATE_ON
+    meter(simulator, SN3).set_offline(dt_util.utcnow() - timedelta(minutes=1))
+    await advance_in_steps(hass, freezer, timedelta(minutes=14))
+    assert state(hass, "sensor.house_power") != STATE_UNAVAILABLE
+    await advance_in_steps(hass, freezer, timedelta(minutes=2))
+    # Over 15 minutes old: an automation must not act on it.
+    for entity in ("power", "power_phase_a", "voltage_phase_b", "current_phase_c"):
+        assert state(hass, f"sensor.house_{entity}") == STATE_UNAVAILABLE, entity
+    assert state(hass, "binary_sensor.house_cloud_connection") == STATE_OFF
+    # Energy keeps its last accepted value; the other meter is unaffected.
+    assert state(hass, "sensor.house_energy_import") == energy
+    assert state(hass, "sensor.garage_power") != STATE_UNAVAILABLE
+
+
+async def test_zero_readings_are_skipped(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    energy = state(hass, "sensor.garage_energy_import")
+    power = state(hass, "sensor.garage_power")
+    simulator.faults.set("zero_rows", "meterdata2")
+    await advance(hass, freezer, NEXT_UPDATE)
+    assert state(hass, "sensor.garage_energy_import") == energy
+    assert state(hass, "sensor.garage_power") == power
+    assert "only zeros" in caplog.text
+    simulator.faults.clear()
+    await advance(hass, freezer, NEXT_UPDATE)
+    assert float(state(hass, "sensor.garage_energy_import")) >= float(energy)
+
+
+async def test_meter_reset_is_accepted_once_with_a_repair(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    total = float(state(hass, "sensor.house_energy_import"))
+    phase_a = float(state(hass, "sensor.house_energy_import_phase_a"))
+    meter(simulator, SN3).reset_counters(dt_util.utcnow() + timedelta(minutes=1))
+    # The first lower readings are rejected: they could be a glitch.
+    await advance(hass, freezer, NEXT_UPDATE)
+    await advance(hass, freezer, NEXT_UPDATE)
+    assert float(state(hass, "sensor.house_energy_import_phase_a")) == phase_a
+    assert issue_registry.async_get_issue(DOMAIN, f"counter_reset_{SN3}") is None
+    await advance_in_steps(hass, freezer, NEXT_UPDATE * 3, NEXT_UPDATE)
+    # Persisting for 15 minutes: a real reset, accepted and explained.
+    new_a = float(state(hass, "sensor.house_energy_import_phase_a"))
+    assert new_a < 5
+    issue = issue_registry.async_get_issue(DOMAIN, f"counter_reset_{SN3}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"meter": "House", "sn": SN3}
+    # The three-phase total continues from where it was: no drop, no spike.
+    new_total = float(state(hass, "sensor.house_energy_import"))
+    assert total <= new_total < total + 10
+
+
+async def test_quota_answer_keeps_data_and_waits(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    simulator.faults.set("empty_body", "meterdata2", count=1)
+    await advance(hass, freezer, NEXT_UPDATE)
+    calls = simulator.count("meterdata2", SN1) + simulator.count("meterdata2", SN3)
+    # One meter hit the "empty answer": it asks nothing more for an hour ...
+    await advance_in_steps(hass, freezer, timedelta(minutes=55))
+    blocked = [
+        sn
+        for sn in (SN1, SN3)
+        if simulator.count("meterdata2", sn) == 2  # setup + the refused one
+    ]
+    assert len(blocked) == 1
+    assert calls >= 3
+    # ... and comes back by itself when the window has passed.
+    await advance_in_steps(hass, freezer, timedelta(minutes=6))
+    assert simulator.count("meterdata2", blocked[0]) == 3
+
+
+async def test_communication_errors_back_off(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    simulator.faults.set("http_500", "meterdata2")
+    start = len(simulator.log)
+    await advance_in_steps(hass, freezer, timedelta(minutes=30), timedelta(seconds=10))
+    times = [
+        e.time
+        for e in simulator.log[start:]
+        if e.endpoint == "meterdata2" and e.scope == SN1
+    ]
+    gaps = [
+        round((b - a).total_seconds() / 60)
+        for a, b in itertools.pairwise(times)
+    ]
+    # 1, 2, 4 minutes, then capped at the 5-minute interval.
+    assert gaps[:4] == [1, 2, 4, 5]
+    assert all(g == 5 for g in gaps[3:])
+    assert caplog.text.count("Error fetching iammeter_cloud SIM1PHASE001") == 1
+    assert state(hass, "sensor.garage_power") == STATE_UNAVAILABLE
+    assert state(hass, "sensor.garage_energy_import") != STATE_UNAVAILABLE
+    simulator.faults.clear()
+    await advance_in_steps(hass, freezer, timedelta(minutes=6), timedelta(seconds=10))
+    assert state(hass, "sensor.garage_power") != STATE_UNAVAILABLE
+    assert caplog.text.count("Fetching iammeter_cloud SIM1PHASE001 data recovered") == 1
