@@ -173,10 +173,10 @@ async def test_login_quota_exceeded_names_the_retry_time(
     ("username", "api_url", "errors"),
     [
         ("   ", None, {CONF_USERNAME: "invalid_auth"}),
-        (USERNAME, "ftp://www.iammeter.com", {CONF_ADVANCED: "invalid_url"}),
-        (USERNAME, "file:///etc/passwd", {CONF_ADVANCED: "invalid_url"}),
-        (USERNAME, "https://user:pw@www.iammeter.com", {CONF_ADVANCED: "invalid_url"}),
-        (USERNAME, "not a url", {CONF_ADVANCED: "invalid_url"}),
+        (USERNAME, "ftp://www.iammeter.com", {"base": "invalid_url"}),
+        (USERNAME, "file:///etc/passwd", {"base": "invalid_url"}),
+        (USERNAME, "https://user:pw@www.iammeter.com", {"base": "invalid_url"}),
+        (USERNAME, "not a url", {"base": "invalid_url"}),
     ],
 )
 async def test_bad_input_is_refused_without_a_call(

@@ -266,10 +266,7 @@ async def test_communication_errors_back_off(
         for e in simulator.log[start:]
         if e.endpoint == "meterdata2" and e.scope == SN1
     ]
-    gaps = [
-        round((b - a).total_seconds() / 60)
-        for a, b in itertools.pairwise(times)
-    ]
+    gaps = [round((b - a).total_seconds() / 60) for a, b in itertools.pairwise(times)]
     # 1, 2, 4 minutes, then capped at the 5-minute interval.
     assert gaps[:4] == [1, 2, 4, 5]
     assert all(g == 5 for g in gaps[3:])

@@ -57,7 +57,7 @@ from .const import (
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
 )
-from .coordinator import IammeterConfigEntry
+from .coordinator import IammeterConfigEntry, format_local_time
 from .storage import async_create_client, async_get_storage
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -107,7 +107,7 @@ def _meters_schema(meters: list[Meter], chosen: list[str]) -> vol.Schema:
 def _error(err: IammeterError, placeholders: dict[str, str]) -> str:
     """The form error for an API error."""
     if isinstance(err, IammeterQuotaError):
-        placeholders["retry_at"] = dt_util.as_local(err.retry_at).strftime("%H:%M")
+        placeholders["retry_at"] = format_local_time(err.retry_at)
         return "quota_exceeded"
     if isinstance(err, IammeterAuthError):
         return "invalid_auth"
@@ -149,7 +149,7 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             self._client = await async_create_client(self.hass, api_url)
         except ValueError:
-            errors[CONF_ADVANCED] = "invalid_url"
+            errors["base"] = "invalid_url"
             return None
         try:
             result = await self._client.login(username, user_input[CONF_PASSWORD])

@@ -337,5 +337,6 @@ def _all_zero(reading: Reading) -> bool:
     )
 
 
-def _local_time(moment: datetime) -> str:
+def format_local_time(moment: datetime) -> str:
+    """A time for messages: local, to the minute."""
     return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")

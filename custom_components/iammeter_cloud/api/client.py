@@ -200,9 +200,10 @@ class IammeterCloud:
         return await self._reading("meterdata", sn)
 
     async def _reading(self, endpoint: str, sn: str) -> Reading:
+        sn = _sn(sn, endpoint)
         data = await self._request(
             endpoint,
-            f"site/{endpoint}/{_sn(sn, endpoint)}",
+            f"site/{endpoint}/{sn}",
             bucket="meterdata",
             scope=sn,
         )
@@ -214,9 +215,10 @@ class IammeterCloud:
         self, sn: str, start: date, end: date, interval: int = 300
     ) -> list[Reading]:
         """Readings between two local dates (`meterdatalist2`; <= 2000 points)."""
+        sn = _sn(sn, "meterdatalist2")
         data = await self._request(
             "meterdatalist2",
-            f"site/meterdatalist2/{_sn(sn, 'meterdatalist2')}",
+            f"site/meterdatalist2/{sn}",
             bucket="history",
             scope=sn,
             params=_range(start, end) | {"interval": str(interval)},
@@ -227,9 +229,10 @@ class IammeterCloud:
         self, sn: str, start: date, end: date, interval: int = 300
     ) -> list[Reading]:
         """Like `history`, from `meterdatalist` (flat points, no power factor)."""
+        sn = _sn(sn, "meterdatalist")
         data = await self._request(
             "meterdatalist",
-            f"site/meterdatalist/{_sn(sn, 'meterdatalist')}",
+            f"site/meterdatalist/{sn}",
             bucket="history",
             scope=sn,
             params=_range(start, end) | {"interval": str(interval)},
@@ -271,6 +274,7 @@ class IammeterCloud:
         extra: dict[str, str],
     ) -> Any:
         endpoint = f"{kind}_analysis"
+        sn = _sn(sn, endpoint)
         params = {"sn": sn} | extra
         if start is not None and end is not None:
             params |= _range(start, end)
@@ -306,7 +310,7 @@ class IammeterCloud:
 
 def _sn(sn: str, endpoint: str) -> str:
     """A serial number as a single, safe path segment."""
-    clean = sn.strip()
+    clean = sn.strip().upper()
     if not clean.isascii() or not clean.isalnum():
         raise IammeterNotFoundError(endpoint, "a serial number is letters and digits")
     return clean

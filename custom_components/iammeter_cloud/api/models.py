@@ -143,7 +143,7 @@ def _num(value: object, endpoint: str, what: str) -> float:
         raise _fail(endpoint, f"{what} is not a number")
     try:
         number = float(value)
-    except ValueError:
+    except ValueError, OverflowError:
         raise _fail(endpoint, f"{what} is not a number") from None
     if not math.isfinite(number):
         raise _fail(endpoint, f"{what} is not finite")

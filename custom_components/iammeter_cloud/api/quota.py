@@ -129,18 +129,31 @@ class QuotaLedger:
         """Merge an exported state; anything malformed is skipped."""
         if not isinstance(state, Mapping):
             return
-        for item in state.get("sent") or []:
+        sent, blocked = state.get("sent"), state.get("blocked")
+        for item in sent if isinstance(sent, list) else []:
             match item:
                 case [str(bucket), str(scope), list(stamps)]:
                     merged = set(self._sent.get((bucket, scope), []))
-                    merged.update(
-                        float(t)
-                        for t in stamps
-                        if isinstance(t, int | float) and not isinstance(t, bool)
-                    )
+                    merged.update(t for t in map(_stamp, stamps) if t is not None)
                     self._sent[(bucket, scope)] = sorted(merged)
-        for item in state.get("blocked") or []:
+        for item in blocked if isinstance(blocked, list) else []:
             match item:
-                case [str(bucket), str(scope), int() | float() as until]:
+                case [str(bucket), str(scope), until] if _stamp(until) is not None:
                     key = (bucket, scope)
-                    self._blocked[key] = max(float(until), self._blocked.get(key, 0.0))
+                    self._blocked[key] = max(
+                        _stamp(until) or 0.0, self._blocked.get(key, 0.0)
+                    )
+
+
+_LATEST_STAMP = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+
+
+def _stamp(value: object) -> float | None:
+    """A stored time stamp, or None unless it is a number within years 1970-9999."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        stamp = float(value)
+    except OverflowError:
+        return None
+    return stamp if 0 <= stamp <= _LATEST_STAMP else None

@@ -1,0 +1,322 @@
+"""The quota ledger over simulated hours and days, alone and in front of the cloud."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from custom_components.iammeter_cloud.api import (
+    BUDGETS,
+    Budget,
+    IammeterCloud,
+    IammeterQuotaError,
+    QuotaLedger,
+)
+from tests.simulator import CloudSimulator
+
+T0 = datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC)
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+SN1, SN3 = "SIM1PHASE001", "SIM3PHASE001"
+HOST = "www.iammeter.com"
+
+
+def take(
+    ledger: QuotaLedger, bucket: str, scope: str, now: datetime
+) -> datetime | None:
+    """Acquire one request: None when allowed, else the retry time it names."""
+    try:
+        ledger.acquire(bucket, scope, bucket, now)
+    except IammeterQuotaError as err:
+        refusal = err
+    else:
+        return None
+    assert refusal.by_server is False
+    assert refusal.endpoint == bucket
+    return refusal.retry_at
+
+
+def test_budgets_are_the_vendors() -> None:
+    assert {
+        "login": (Budget(5, HOUR), Budget(30, DAY)),
+        "meterdata": (Budget(12, HOUR),),
+        "power_analysis": (Budget(5, DAY),),
+        "offline_analysis": (Budget(5, DAY),),
+    } == BUDGETS
+
+
+def test_twelve_meter_reads_per_sliding_hour() -> None:
+    ledger = QuotaLedger()
+    for i in range(12):
+        assert take(ledger, "meterdata", SN1, T0 + i * MINUTE) is None
+    assert ledger.used("meterdata", SN1, T0 + 11 * MINUTE, HOUR) == 12
+    assert ledger.remaining("meterdata", SN1, T0 + 11 * MINUTE) == 0
+    assert take(ledger, "meterdata", SN1, T0 + 12 * MINUTE) == T0 + HOUR
+    assert take(ledger, "meterdata", SN1, T0 + HOUR - timedelta(seconds=1)) == T0 + HOUR
+    assert ledger.next_free("meterdata", SN1, T0 + 30 * MINUTE) == T0 + HOUR
+    # refusals are not recorded: the oldest leaves the window at T0 + 1 h
+    assert take(ledger, "meterdata", SN1, T0 + HOUR) is None
+    assert take(ledger, "meterdata", SN1, T0 + HOUR) == T0 + MINUTE + HOUR
+    assert ledger.next_free("meterdata", SN1, T0 + 2 * HOUR) == T0 + 2 * HOUR
+    assert ledger.remaining("meterdata", SN1, T0 + 2 * HOUR) == 12
+
+
+def test_meters_have_independent_budgets() -> None:
+    ledger = QuotaLedger()
+    for _ in range(12):
+        assert take(ledger, "meterdata", SN1, T0) is None
+    assert take(ledger, "meterdata", SN1, T0) == T0 + HOUR
+    assert ledger.remaining("meterdata", SN3, T0) == 12
+    for _ in range(12):
+        assert take(ledger, "meterdata", SN3, T0) is None
+    assert take(ledger, "meterdata", SN3, T0) == T0 + HOUR
+    assert take(ledger, "power_analysis", SN1, T0) is None
+
+
+def test_buckets_without_a_budget_are_not_counted() -> None:
+    ledger = QuotaLedger()
+    calls: list[None] = []
+    ledger.add_listener(lambda: calls.append(None))
+    for _ in range(100):
+        assert take(ledger, "history", SN1, T0) is None
+    assert ledger.remaining("history", SN1, T0) == 1_000_000
+    assert ledger.export() == {"sent": [], "blocked": []}
+    assert calls == []
+
+
+def test_login_five_an_hour_and_thirty_a_day() -> None:
+    ledger = QuotaLedger()
+    per_hour: list[int] = []
+    for hour in range(30):
+        now, done = T0 + hour * HOUR, 0
+        while (retry := take(ledger, "login", HOST, now)) is None:
+            done += 1
+        per_hour.append(done)
+        # the hourly budget, or from the 30th login of a day on, the daily one
+        daily = T0 + (hour // 24 + 1) * DAY
+        assert retry == (daily if hour % 24 >= 5 else now + HOUR), hour
+        assert ledger.used("login", HOST, now, DAY) == min(30, 5 * (hour + 1))
+    assert per_hour == [5] * 6 + [0] * 18 + [5] * 6
+
+
+def test_analyses_five_a_day_per_meter_and_kind() -> None:
+    ledger = QuotaLedger()
+    for i in range(5):
+        assert take(ledger, "power_analysis", SN1, T0 + i * HOUR) is None
+    assert take(ledger, "power_analysis", SN1, T0 + 5 * HOUR) == T0 + DAY
+    assert take(ledger, "power_analysis", SN1, T0 + DAY - MINUTE) == T0 + DAY
+    assert take(ledger, "offline_analysis", SN1, T0 + 5 * HOUR) is None
+    assert take(ledger, "power_analysis", SN3, T0 + 5 * HOUR) is None
+    assert take(ledger, "power_analysis", SN1, T0 + DAY) is None
+    assert take(ledger, "power_analysis", SN1, T0 + DAY) == T0 + HOUR + DAY
+
+
+@pytest.mark.parametrize(
+    ("bucket", "window"),
+    [
+        ("meterdata", HOUR),
+        ("login", HOUR),
+        ("power_analysis", DAY),
+        ("history", HOUR),  # no budget of its own: an hour
+    ],
+)
+def test_mark_exhausted_blocks_until_the_window_passed(
+    bucket: str, window: timedelta
+) -> None:
+    ledger = QuotaLedger()
+    assert take(ledger, bucket, SN1, T0) is None
+    assert ledger.mark_exhausted(bucket, SN1, T0) == T0 + window
+    assert ledger.remaining(bucket, SN1, T0) == 0
+    assert ledger.remaining(bucket, SN1, T0 + window - MINUTE) == 0
+    assert take(ledger, bucket, SN1, T0 + window - MINUTE) == T0 + window
+    assert take(ledger, bucket, SN3, T0) is None
+    assert take(ledger, bucket, SN1, T0 + window) is None
+
+
+def test_mark_exhausted_never_shortens_the_local_budget() -> None:
+    ledger = QuotaLedger()
+    for i in range(5):
+        assert take(ledger, "login", HOST, T0 + i * MINUTE) is None
+    for i in range(25):  # 30 logins over the day: the daily budget is used up
+        assert (
+            take(ledger, "login", HOST, T0 + HOUR * (1 + i // 5) + i * MINUTE) is None
+        )
+    now = T0 + 10 * HOUR
+    until = ledger.mark_exhausted("login", HOST, now)
+    assert until == T0 + DAY
+    assert take(ledger, "login", HOST, now + HOUR) == T0 + DAY
+
+
+def test_export_and_restore_through_json_keep_the_budget() -> None:
+    ledger = QuotaLedger()
+    for i in range(12):
+        assert take(ledger, "meterdata", SN1, T0 + i * MINUTE) is None
+    assert take(ledger, "login", HOST, T0) is None
+    ledger.mark_exhausted("power_analysis", SN3, T0)
+    state = json.loads(json.dumps(ledger.export()))
+    restored = QuotaLedger()
+    restored.restore(state)
+    assert restored.export() == ledger.export()
+    assert take(restored, "meterdata", SN1, T0 + 20 * MINUTE) == T0 + HOUR
+    assert take(restored, "power_analysis", SN3, T0 + HOUR) == T0 + DAY
+    assert restored.used("login", HOST, T0, DAY) == 1
+    assert take(restored, "meterdata", SN1, T0 + HOUR) is None
+
+
+def test_restore_merges_with_what_is_there() -> None:
+    old, new = QuotaLedger(), QuotaLedger()
+    for i in range(6):
+        assert take(old, "meterdata", SN1, T0 + i * MINUTE) is None
+        assert take(new, "meterdata", SN1, T0 + (i + 6) * MINUTE) is None
+    state = old.export()
+    new.restore(state)
+    new.restore(state)  # twice: no duplicate
+    assert new.used("meterdata", SN1, T0 + 11 * MINUTE, HOUR) == 12
+    assert take(new, "meterdata", SN1, T0 + 12 * MINUTE) == T0 + HOUR
+
+
+def test_old_requests_are_dropped_from_the_export() -> None:
+    ledger = QuotaLedger()
+    assert take(ledger, "meterdata", SN1, T0) is None
+    assert take(ledger, "meterdata", SN1, T0 + 2 * DAY) is None
+    assert ledger.export()["sent"] == [["meterdata", SN1, [(T0 + 2 * DAY).timestamp()]]]
+
+
+MALFORMED: list[Any] = [
+    None,
+    "state",
+    42,
+    [],
+    {},
+    {"sent": None, "blocked": None},
+    {"sent": [], "blocked": []},
+    {"sent": "meterdata"},
+    {"sent": {"meterdata": [1.0]}},
+    {"sent": [1, 2, None]},
+    {"sent": [["meterdata", SN1]]},
+    {"sent": [["meterdata", SN1, "1700000000"]]},
+    {"sent": [[1, SN1, [1.0]], ["meterdata", None, [1.0]]]},
+    {"sent": [["meterdata", SN1, ["x", None, True, [1.0], {}]]]},
+    {"blocked": [["meterdata", SN1]]},
+    {"blocked": [["meterdata", SN1, "tomorrow"]]},
+    {"blocked": [["meterdata", SN1, None], [None, SN1, 1e10]]},
+]
+
+
+@pytest.mark.parametrize("state", MALFORMED)
+def test_restore_ignores_malformed_states(state: Any) -> None:
+    ledger = QuotaLedger()
+    ledger.restore(state)
+    assert ledger.export() == {"sent": [], "blocked": []}
+    for _ in range(12):
+        assert take(ledger, "meterdata", SN1, T0) is None
+    assert take(ledger, "meterdata", SN1, T0) == T0 + HOUR
+
+
+def test_restore_keeps_the_good_parts() -> None:
+    stamp = T0.timestamp()
+    ledger = QuotaLedger()
+    ledger.restore(
+        {
+            "sent": [["meterdata", SN1, [stamp, "x", stamp + 60]], ["bad"]],
+            "blocked": [["power_analysis", SN1, stamp + 3600], ["x"]],
+            "extra": True,
+        }
+    )
+    assert ledger.used("meterdata", SN1, T0 + MINUTE, HOUR) == 2
+    assert take(ledger, "power_analysis", SN1, T0) == T0 + HOUR
+
+
+@pytest.mark.parametrize(
+    "state", [{"sent": 5}, {"blocked": 7}, {"sent": True}, {"blocked": 1.5}]
+)
+def test_restore_of_a_non_list_section_does_not_raise(state: Any) -> None:
+    QuotaLedger().restore(state)
+
+
+@pytest.mark.parametrize("until", [float("inf"), 1e300])
+def test_restore_of_an_impossible_blocked_time_is_ignored(until: float) -> None:
+    ledger = QuotaLedger()
+    ledger.restore({"blocked": [["meterdata", SN1, until]]})
+    assert take(ledger, "meterdata", SN1, T0) is None
+
+
+def test_listeners_are_called_on_change_and_can_be_removed() -> None:
+    ledger = QuotaLedger()
+    first: list[str] = []
+    second: list[str] = []
+    remove_first = ledger.add_listener(lambda: first.append("x"))
+    ledger.add_listener(lambda: second.append("x"))
+    assert take(ledger, "meterdata", SN1, T0) is None
+    assert (len(first), len(second)) == (1, 1)
+    ledger.mark_exhausted("meterdata", SN1, T0)
+    assert (len(first), len(second)) == (2, 2)
+    assert take(ledger, "meterdata", SN1, T0) is not None  # refused: no change
+    assert (len(first), len(second)) == (2, 2)
+    remove_first()
+    assert take(ledger, "meterdata", SN3, T0) is None
+    assert (len(first), len(second)) == (2, 3)
+
+
+def test_a_listener_may_remove_itself() -> None:
+    ledger = QuotaLedger()
+    calls: list[int] = []
+    remove: Callable[[], None]
+
+    def once() -> None:
+        calls.append(1)
+        remove()
+
+    remove = ledger.add_listener(once)
+    assert take(ledger, "meterdata", SN1, T0) is None
+    assert take(ledger, "meterdata", SN1, T0) is None
+    assert calls == [1]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_day_of_polling_every_four_minutes_stays_within_quota(
+    socket_enabled: None,
+) -> None:
+    clock = Clock()
+    sim = CloudSimulator.demo(clock)
+    await sim.start()
+    refused: list[datetime] = []
+    local: list[bool] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = IammeterCloud(session, api_url=sim.base_url, clock=clock)
+            await client.login("demo@example.com", "demo-password")
+            for step in range(24 * 15):
+                clock.now = T0 + step * 4 * MINUTE
+                for sn in (SN1, SN3):
+                    try:
+                        reading = await client.latest(sn)
+                    except IammeterQuotaError as err:
+                        refused.append(err.retry_at)
+                        local.append(not err.by_server)
+                    else:
+                        assert reading.time == clock.now.replace(second=0)
+    finally:
+        await sim.stop()
+    readings = ("meterdata", "meterdata2")
+    for sn in (SN1, SN3):
+        assert sim.max_in_window(readings, sn, HOUR) == 12
+        assert sim.count(readings, sn) == 24 * 12
+    assert len(refused) == 2 * 24 * 3
+    assert all(local)
+    assert set(refused) == {T0 + h * HOUR for h in range(1, 25)}
+    assert [e.outcome for e in sim.log].count("ok") == len(sim.log)
+    assert all(e.status == 200 for e in sim.log)
