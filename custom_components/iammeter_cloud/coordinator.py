@@ -161,8 +161,9 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
 
     def _restore(self) -> MeterData | None:
         saved = self._saved
-        for key, state in (saved.get("counters") or {}).items():
-            self._guards[key] = CounterGuard.restore(_max_power(key), state)
+        counters = saved.get("counters")
+        for key, state in (counters if isinstance(counters, dict) else {}).items():
+            self._guards[str(key)] = CounterGuard.restore(_max_power(str(key)), state)
         try:
             reading = reading_from_dict(saved["reading"])
         except KeyError, IammeterError:
@@ -193,9 +194,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             self.update_interval = wait
             return known
         try:
-            reading = await self.account.call(
-                lambda: self.account.client.latest(self.sn)
-            )
+            reading = await self.account.call(self._latest)
         except IammeterQuotaError as err:
             return self._wait_for_budget(known, now, err.retry_at)
         except IammeterError as err:
@@ -234,9 +233,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         raise UpdateFailed(
             translation_domain=DOMAIN,
             translation_key="quota_exceeded",
-            translation_placeholders={
-                "retry_at": dt_util.as_local(retry_at).isoformat(timespec="minutes")
-            },
+            translation_placeholders={"retry_at": format_local_time(retry_at)},
             retry_after=wait.total_seconds(),
         )
 
