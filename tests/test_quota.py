@@ -179,6 +179,16 @@ def test_restore_merges_with_what_is_there() -> None:
     assert take(new, "meterdata", SN1, T0 + 12 * MINUTE) == T0 + HOUR
 
 
+def test_restore_keeps_requests_sent_in_the_same_instant() -> None:
+    ledger = QuotaLedger()
+    for _ in range(2):
+        assert take(ledger, "meterdata", SN1, T0) is None
+    restored = QuotaLedger()
+    restored.restore(json.loads(json.dumps(ledger.export())))
+    restored.restore(ledger.export())
+    assert restored.used("meterdata", SN1, T0, HOUR) == 2
+
+
 def test_old_requests_are_dropped_from_the_export() -> None:
     ledger = QuotaLedger()
     assert take(ledger, "meterdata", SN1, T0) is None

@@ -77,3 +77,29 @@ async def test_restarts_faster_than_the_interval_reuse_the_stored_reading(
     # The next reading comes one interval after the last real fetch.
     await advance(hass, freezer, timedelta(minutes=1, seconds=2))
     assert simulator.count(LATEST) == calls + 2
+
+
+async def test_restarts_during_an_outage_never_exceed_the_quota(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Every failed call counts at the cloud; the saved ledger keeps the count."""
+    simulator.faults.set("http_500", "meterdata2")
+    for _ in range(45):  # a restart every two minutes for 90 minutes
+        await advance(hass, freezer, timedelta(minutes=2))
+        assert await hass.config_entries.async_unload(init_integration.entry_id)
+        hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+        await hass.async_block_till_done()
+        hass.data.pop(DATA_STORAGE)
+        await hass.config_entries.async_setup(init_integration.entry_id)
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert init_integration.state is ConfigEntryState.SETUP_RETRY
+    # The first meter failing stops setup, so only it kept trying ...
+    assert simulator.count(LATEST, SN1) > 12
+    for sn in (SN1, SN3):
+        assert simulator.max_in_window(LATEST, sn, HOUR) <= 12  # ... within quota
+    simulator.faults.clear()
+    await advance_in_steps(hass, freezer, HOUR)
+    assert init_integration.state is ConfigEntryState.LOADED

@@ -8,6 +8,7 @@ and restored, so that a restart does not reset the count.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -133,9 +134,12 @@ class QuotaLedger:
         for item in sent if isinstance(sent, list) else []:
             match item:
                 case [str(bucket), str(scope), list(stamps)]:
-                    merged = set(self._sent.get((bucket, scope), []))
-                    merged.update(t for t in map(_stamp, stamps) if t is not None)
-                    self._sent[(bucket, scope)] = sorted(merged)
+                    # A multiset union: restoring twice adds nothing, yet two
+                    # requests sent in the same instant stay two requests.
+                    valid = Counter(t for t in map(_stamp, stamps) if t is not None)
+                    key = (bucket, scope)
+                    merged = Counter(self._sent.get(key, [])) | valid
+                    self._sent[key] = sorted(merged.elements())
         for item in blocked if isinstance(blocked, list) else []:
             match item:
                 case [str(bucket), str(scope), until] if _stamp(until) is not None:
