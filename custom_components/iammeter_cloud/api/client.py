@@ -215,29 +215,27 @@ class IammeterCloud:
         self, sn: str, start: date, end: date, interval: int = 300
     ) -> list[Reading]:
         """Readings between two local dates (`meterdatalist2`; <= 2000 points)."""
-        sn = _sn(sn, "meterdatalist2")
-        data = await self._request(
-            "meterdatalist2",
-            f"site/meterdatalist2/{sn}",
-            bucket="history",
-            scope=sn,
-            params=_range(start, end) | {"interval": str(interval)},
-        )
+        data = await self._history("meterdatalist2", sn, start, end, interval)
         return parse_history(data, "meterdatalist2")
 
     async def history_v1(
         self, sn: str, start: date, end: date, interval: int = 300
     ) -> list[Reading]:
         """Like `history`, from `meterdatalist` (flat points, no power factor)."""
-        sn = _sn(sn, "meterdatalist")
-        data = await self._request(
-            "meterdatalist",
-            f"site/meterdatalist/{sn}",
+        data = await self._history("meterdatalist", sn, start, end, interval)
+        return parse_flat_history(data, "meterdatalist")
+
+    async def _history(
+        self, endpoint: str, sn: str, start: date, end: date, interval: int
+    ) -> Any:
+        sn = _sn(sn, endpoint)
+        return await self._request(
+            endpoint,
+            f"site/{endpoint}/{sn}",
             bucket="history",
             scope=sn,
             params=_range(start, end) | {"interval": str(interval)},
         )
-        return parse_flat_history(data, "meterdatalist")
 
     async def power_analysis(
         self, sn: str, start: date | None = None, end: date | None = None
