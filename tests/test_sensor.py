@@ -23,7 +23,7 @@ from syrupy.filters import props
 
 from custom_components.iammeter_cloud.const import DOMAIN
 from tests.common import NEXT_UPDATE, advance, advance_in_steps
-from tests.conftest import SN1, SN3, USERNAME
+from tests.conftest import ACCOUNT_ID, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
 
 FROZEN = "2026-06-15 10:00:30+00:00"  # daytime: phase B of the house exports
@@ -104,6 +104,13 @@ async def test_unique_ids_are_the_contract(
     }
     three = {f"{SN3}_{k}" for k in ("power", "energy_import", "energy_export")}
     three |= {f"{SN3}_last_reading", f"{SN3}_cloud_connection"}
+    daily = (
+        "power_average", "power_daytime_average", "power_minimum", "power_maximum",
+        "offline_minutes", "cloud_availability", "api_calls_last_hour",
+    )
+    single |= {f"{SN1}_{k}" for k in daily}
+    three |= {f"{SN3}_{k}" for k in daily}
+    account = {f"{ACCOUNT_ID}_logins_last_day"}
     for phase in "abc":
         three |= {
             f"{SN3}_{phase}_{k}"
@@ -116,7 +123,7 @@ async def test_unique_ids_are_the_contract(
                 "energy_export",
             )
         }
-    assert unique_ids == single | three
+    assert unique_ids == single | three | account
 
 
 @pytest.mark.freeze_time(FROZEN)

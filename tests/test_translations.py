@@ -201,8 +201,30 @@ KINDS = {
 }
 
 
-def sensor_descriptions() -> list[sensor.IammeterSensorEntityDescription]:
-    return [d for data in KINDS.values() for d in sensor.descriptions(data)]
+def sensor_descriptions() -> list[Any]:
+    """Every sensor description: the meters' and the daily analytics'."""
+    meters = [d for data in KINDS.values() for d in sensor.descriptions(data)]
+    return [*meters, *sensor.ANALYTICS]
+
+
+def class_translation_keys(module: str) -> set[str]:
+    """`_attr_translation_key = "..."` of the entity classes in a module."""
+    return {
+        text
+        for node in ast.walk(source(module))
+        if isinstance(node, ast.Assign)
+        and any(
+            isinstance(t, ast.Name) and t.id == "_attr_translation_key"
+            for t in node.targets
+        )
+        and (text := literal(node.value)) is not None
+    }
+
+
+def test_class_translation_keys_exist() -> None:
+    keys = class_translation_keys("sensor.py")
+    assert keys == {"api_calls_last_hour", "logins_last_day"}
+    assert not (absent := missing(keys, "entity", "sensor")), absent
 
 
 def test_every_kind_of_meter_has_sensors() -> None:

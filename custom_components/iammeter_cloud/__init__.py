@@ -8,6 +8,7 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
+from .analytics import IammeterAnalyticsCoordinator
 from .const import CONF_API_URL, CONF_METER_NAMES, CONF_METERS, DEFAULT_API_URL, DOMAIN
 from .coordinator import (
     IammeterAccount,
@@ -15,6 +16,8 @@ from .coordinator import (
     IammeterMeterCoordinator,
     IammeterRuntimeData,
 )
+from .entity import account_identifier
+from .services import async_setup_services
 from .storage import async_create_client, async_get_storage
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -24,6 +27,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Load the state shared by all entries (quota ledger, last readings)."""
     await async_get_storage(hass)
+    async_setup_services(hass)
     return True
 
 
@@ -43,9 +47,21 @@ async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> 
     }
     for coordinator in coordinators.values():
         await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = IammeterRuntimeData(account, coordinators)
+    client.analysis_paths.update(storage.section("analysis_paths").get(client.host, {}))
+    analytics = {
+        sn: IammeterAnalyticsCoordinator(hass, entry, account, storage, sn)
+        for sn in coordinators
+    }
+    entry.runtime_data = IammeterRuntimeData(account, coordinators, analytics)
     _remove_stale_devices(hass, entry)
+    for daily in analytics.values():
+        daily.prime()  # the stored analyses, shown at once
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    for daily in analytics.values():
+        # Fetching (when due) must not delay setup.
+        entry.async_create_background_task(
+            hass, daily.async_refresh(), f"{daily.name} first refresh"
+        )
     return True
 
 
@@ -58,17 +74,18 @@ async def async_remove_config_entry_device(
     hass: HomeAssistant, entry: IammeterConfigEntry, device: DeviceEntry
 ) -> bool:
     """Allow removing a device only when its meter is no longer configured."""
+    keep = {*entry.options.get(CONF_METERS, []), account_identifier(entry)}
     return not any(
-        identifier[0] == DOMAIN and identifier[1] in entry.options.get(CONF_METERS, [])
-        for identifier in device.identifiers
+        domain == DOMAIN and identifier in keep
+        for domain, identifier in device.identifiers
     )
 
 
 def _remove_stale_devices(hass: HomeAssistant, entry: IammeterConfigEntry) -> None:
     """Devices of meters that were removed from the options go with them."""
     registry = dr.async_get(hass)
-    meters = set(entry.options.get(CONF_METERS, []))
+    keep = {*entry.options.get(CONF_METERS, []), account_identifier(entry)}
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         sns = {i[1] for i in device.identifiers if i[0] == DOMAIN}
-        if sns and not sns & meters:
+        if sns and not sns & keep:
             registry.async_remove_device(device.id)

@@ -39,10 +39,12 @@ from .const import (
     STALE_AFTER,
 )
 from .guard import CounterGuard, Verdict
+from .issues import async_check_reporting, async_note_refusal, async_note_success
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
+    from .analytics import IammeterAnalyticsCoordinator
     from .storage import IammeterStorage
 
 type IammeterConfigEntry = ConfigEntry[IammeterRuntimeData]
@@ -69,6 +71,7 @@ class IammeterRuntimeData:
 
     account: IammeterAccount
     coordinators: dict[str, IammeterMeterCoordinator]
+    analytics: dict[str, IammeterAnalyticsCoordinator] = field(default_factory=dict)
 
 
 class IammeterAccount:
@@ -82,9 +85,21 @@ class IammeterAccount:
         self.entry = entry
         self.client = client
         self._login_lock = asyncio.Lock()
+        self.last_errors: dict[str, dict[str, str]] = {}
+        """The last error of each endpoint (for diagnostics)."""
 
     async def call[T](self, request: Callable[[], Awaitable[T]]) -> T:
         """Run `request`; on 401 log in once (budget permitting) and retry once."""
+        try:
+            return await self._call(request)
+        except IammeterError as err:
+            self.last_errors[err.endpoint] = {
+                "time": dt_util.utcnow().isoformat(),
+                "error": str(err),
+            }
+            raise
+
+    async def _call[T](self, request: Callable[[], Awaitable[T]]) -> T:
         token = self.client.token
         try:
             return await request()
@@ -182,6 +197,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     async def _async_update_data(self) -> MeterData:
         data = await self._fetch()
         self._schedule_stale(data)
+        async_check_reporting(self.hass, self.sn, self.meter_name, data.reading.time)
         return data
 
     async def _fetch(self) -> MeterData:
@@ -196,6 +212,9 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         try:
             reading = await self.account.call(self._latest)
         except IammeterQuotaError as err:
+            if err.by_server:
+                scope = self.account.client.host if err.endpoint == "login" else self.sn
+                async_note_refusal(self.hass, self.storage, err.endpoint, scope)
             return self._wait_for_budget(known, now, err.retry_at)
         except IammeterError as err:
             self._failures += 1
@@ -207,6 +226,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 retry_after=backoff.total_seconds(),
             ) from err
         self._failures = 0
+        async_note_success(self.hass, self.storage, "meterdata2", self.sn)
         self._saved["fetched"] = now.isoformat()
         self.storage.async_schedule_save()
         if known is not None and reading.time <= known.reading.time:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import (
@@ -13,7 +13,7 @@ from .const import (
     MODEL_SINGLE_PHASE,
     MODEL_THREE_PHASE,
 )
-from .coordinator import IammeterMeterCoordinator
+from .coordinator import IammeterConfigEntry, IammeterMeterCoordinator
 
 
 class IammeterEntity(CoordinatorEntity[IammeterMeterCoordinator]):
@@ -37,3 +37,20 @@ class IammeterEntity(CoordinatorEntity[IammeterMeterCoordinator]):
                 CONF_API_URL, DEFAULT_API_URL
             ),
         )
+
+
+def account_device_info(entry: IammeterConfigEntry) -> DeviceInfo:
+    """The account's service device (for account-wide entities)."""
+    return DeviceInfo(
+        identifiers={(DOMAIN, account_identifier(entry))},
+        entry_type=DeviceEntryType.SERVICE,
+        manufacturer=MANUFACTURER,
+        model="Cloud account",
+        name=f"IAMMETER {entry.title}",
+        configuration_url=entry.data.get(CONF_API_URL, DEFAULT_API_URL),
+    )
+
+
+def account_identifier(entry: IammeterConfigEntry) -> str:
+    """The device identifier of the account."""
+    return f"account_{entry.unique_id}"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -13,22 +14,34 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import (
+    PERCENTAGE,
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
     UnitOfPower,
+    UnitOfTime,
 )
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
 
+from .analytics import AVAILABILITY_DAYS, AnalyticsData, IammeterAnalyticsCoordinator
 from .api import PhaseValues
-from .const import PHASES
-from .coordinator import IammeterConfigEntry, IammeterMeterCoordinator, MeterData
-from .entity import IammeterEntity
+from .api.quota import DAY, HOUR
+from .const import DOMAIN, PHASES
+from .coordinator import (
+    LATEST,
+    IammeterConfigEntry,
+    IammeterMeterCoordinator,
+    MeterData,
+)
+from .entity import IammeterEntity, account_device_info
 
 PARALLEL_UPDATES = 0
+SCAN_INTERVAL = timedelta(minutes=1)  # only the logins counter polls
 
 type ValueFn = Callable[[MeterData], float | datetime | None]
 
@@ -182,17 +195,103 @@ def descriptions(data: MeterData) -> list[IammeterSensorEntityDescription]:
     return result
 
 
+@dataclass(frozen=True, kw_only=True)
+class IammeterAnalyticsSensorEntityDescription(SensorEntityDescription):
+    """How an analytics sensor reads its value."""
+
+    value_fn: Callable[[AnalyticsData], float | None]
+    period_days: int = 1
+
+
+def _power(attr: str) -> Callable[[AnalyticsData], float | None]:
+    return lambda data: None if data.power is None else getattr(data.power, attr)
+
+
+ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
+    IammeterAnalyticsSensorEntityDescription(
+        key="power_average",
+        translation_key="power_average",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_power("average"),
+    ),
+    IammeterAnalyticsSensorEntityDescription(
+        key="power_daytime_average",
+        translation_key="power_daytime_average",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_power("daytime_average"),
+    ),
+    IammeterAnalyticsSensorEntityDescription(
+        key="power_minimum",
+        translation_key="power_minimum",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_power("minimum"),
+    ),
+    IammeterAnalyticsSensorEntityDescription(
+        key="power_maximum",
+        translation_key="power_maximum",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_power("maximum"),
+    ),
+    IammeterAnalyticsSensorEntityDescription(
+        key="offline_minutes",
+        translation_key="offline_minutes",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda data: data.offline_minutes,
+    ),
+    IammeterAnalyticsSensorEntityDescription(
+        key="cloud_availability",
+        translation_key="cloud_availability",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda data: (
+            None if data.offline is None else data.offline.availability
+        ),
+        period_days=AVAILABILITY_DAYS,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: IammeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of every meter of the entry."""
-    async_add_entities(
+    """Add the sensors of every meter of the entry, and the account's."""
+    runtime = entry.runtime_data
+    entities: list[SensorEntity] = [
         IammeterSensor(coordinator, description)
-        for coordinator in entry.runtime_data.coordinators.values()
+        for coordinator in runtime.coordinators.values()
         for description in descriptions(coordinator.data)
-    )
+    ]
+    entities += [
+        IammeterAnalyticsSensor(coordinator, description)
+        for coordinator in runtime.analytics.values()
+        for description in ANALYTICS
+    ]
+    entities += [IammeterApiCallsSensor(c) for c in runtime.coordinators.values()]
+    entities.append(IammeterLoginsSensor(entry))
+    async_add_entities(entities)
 
 
 class IammeterSensor(IammeterEntity, SensorEntity):
@@ -222,3 +321,101 @@ class IammeterSensor(IammeterEntity, SensorEntity):
     def native_value(self) -> float | datetime | None:
         """The value from the newest data."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class IammeterAnalyticsSensor(
+    CoordinatorEntity[IammeterAnalyticsCoordinator], SensorEntity
+):
+    """A daily analysis value of one meter (diagnostic)."""
+
+    _attr_has_entity_name = True
+    entity_description: IammeterAnalyticsSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: IammeterAnalyticsCoordinator,
+        description: IammeterAnalyticsSensorEntityDescription,
+    ) -> None:
+        """Attach to the meter's device."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.sn}_{description.key}"
+        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.sn)})
+
+    @property
+    def native_value(self) -> float | None:
+        """The value for the newest analysed period."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable until an analysis has arrived."""
+        return self.native_value is not None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The period the value covers (and the outages, for availability)."""
+        data = self.coordinator.data
+        days = self.entity_description.period_days
+        first = data.day - timedelta(days=days - 1)
+        attributes: dict[str, Any] = {
+            "period_start": first.isoformat(),
+            "period_end": data.day.isoformat(),
+        }
+        if self.entity_description.key == "cloud_availability":
+            attributes["outages"] = data.outages()
+        return attributes
+
+
+class IammeterApiCallsSensor(IammeterEntity, SensorEntity):
+    """Latest-reading calls of a meter in the sliding hour (diagnostic)."""
+
+    _attr_translation_key = "api_calls_last_hour"
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_entity_registry_enabled_default = False
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(self, coordinator: IammeterMeterCoordinator) -> None:
+        """One per meter."""
+        super().__init__(coordinator, "api_calls_last_hour")
+        budget = coordinator.storage.ledger.budgets[LATEST][0]
+        self._attr_extra_state_attributes = {"budget": budget.limit}
+
+    @property
+    def native_value(self) -> int:
+        """Calls recorded in the last hour."""
+        ledger = self.coordinator.storage.ledger
+        return ledger.used(LATEST, self.coordinator.sn, dt_util.utcnow(), HOUR)
+
+    @property
+    def available(self) -> bool:
+        """Counting works whether or not the cloud answers."""
+        return True
+
+
+class IammeterLoginsSensor(SensorEntity):
+    """Logins to the account's API server in the sliding day (diagnostic)."""
+
+    _attr_has_entity_name = True
+    _attr_translation_key = "logins_last_day"
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_entity_registry_enabled_default = False
+    _attr_state_class = SensorStateClass.MEASUREMENT
+    _attr_should_poll = True
+
+    def __init__(self, entry: IammeterConfigEntry) -> None:
+        """One per account, on the account's service device."""
+        self._account = entry.runtime_data.account
+        self._attr_unique_id = f"{entry.unique_id}_logins_last_day"
+        self._attr_device_info = account_device_info(entry)
+        budgets = self._account.client.ledger.budgets["login"]
+        self._attr_extra_state_attributes = {
+            "budget_per_hour": budgets[0].limit,
+            "budget_per_day": budgets[1].limit,
+        }
+
+    @property
+    def native_value(self) -> int:
+        """Logins recorded in the last 24 hours."""
+        client = self._account.client
+        return client.ledger.used("login", client.host, dt_util.utcnow(), DAY)

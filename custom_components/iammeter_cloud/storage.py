@@ -32,7 +32,9 @@ class IammeterStorage:
         )
         self.ledger = QuotaLedger()
         self.meters: dict[str, dict[str, Any]] = {}
-        """Per SN: `reading`, `fetched` (ISO time) and `counters` (guards)."""
+        """Per SN: `reading`, `fetched` (ISO time), `counters` (guards), `analytics`."""
+        self.extra: dict[str, Any] = {}
+        """Per API host: `analysis_paths`; `refusals` by endpoint and scope."""
         self.ledger.add_listener(self.async_schedule_save)
 
     async def async_load(self) -> None:
@@ -41,13 +43,27 @@ class IammeterStorage:
         meters = data.get("meters")
         if isinstance(meters, dict):
             self.meters = {k: v for k, v in meters.items() if isinstance(v, dict)}
+        extra = data.get("extra")
+        if isinstance(extra, dict):
+            self.extra = extra
 
     def async_schedule_save(self) -> None:
         """Write soon (and at shutdown), batching changes."""
         self._store.async_delay_save(self._data, SAVE_DELAY)
 
     def _data(self) -> dict[str, Any]:
-        return {"ledger": self.ledger.export(), "meters": self.meters}
+        return {
+            "ledger": self.ledger.export(),
+            "meters": self.meters,
+            "extra": self.extra,
+        }
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A dict in `extra`, replaced when the store held something else."""
+        value = self.extra.get(name)
+        if not isinstance(value, dict):
+            value = self.extra[name] = {}
+        return value
 
 
 async def async_get_storage(hass: HomeAssistant) -> IammeterStorage:

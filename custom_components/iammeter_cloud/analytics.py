@@ -1,0 +1,202 @@
+"""Daily analytics of a meter: power statistics and cloud availability.
+
+The cloud allows 5 power and 5 offline analyses a day per meter. Each meter gets
+one power analysis (the previous local day) and one 7-day offline analysis a day,
+shortly after local midnight; a failed one is tried once more later that day. The
+results are kept in the shared store, so a restart costs no call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    IammeterError,
+    IammeterQuotaError,
+    OfflineAnalysis,
+    Outage,
+    PowerAnalysis,
+)
+from .api.models import parse_time
+from .const import DOMAIN, LOGGER
+from .issues import async_note_refusal, async_note_success
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+
+    from .coordinator import IammeterAccount, IammeterConfigEntry
+    from .storage import IammeterStorage
+
+CHECK_INTERVAL = timedelta(hours=1)
+ATTEMPTS_PER_DAY = 2
+AVAILABILITY_DAYS = 7
+MAX_OUTAGES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsData:
+    """The newest analyses of a meter, for the local day `day` (yesterday)."""
+
+    day: date
+    power: PowerAnalysis | None = None
+    offline: OfflineAnalysis | None = None
+
+    @property
+    def offline_minutes(self) -> float | None:
+        """Minutes the meter was offline on `day` (from the 7-day outage list)."""
+        if self.offline is None:
+            return None
+        start = datetime.combine(
+            self.day, datetime.min.time(), dt_util.get_default_time_zone()
+        )
+        end = start + timedelta(days=1)
+        total = 0.0
+        for outage in self.offline.outages:
+            try:
+                begin, finish = _local(outage.start), _local(outage.end)
+            except IammeterError:
+                continue
+            overlap = (min(finish, end) - max(begin, start)).total_seconds() / 60
+            total += max(0.0, overlap)
+        return round(total, 1)
+
+    def outages(self) -> list[dict[str, Any]]:
+        """The newest outages (start, end, minutes), at most 20."""
+        if self.offline is None:
+            return []
+        newest = sorted(self.offline.outages, key=lambda o: o.start, reverse=True)
+        return [asdict(o) for o in newest[:MAX_OUTAGES]]
+
+    def export(self) -> dict[str, Any]:
+        """A JSON-serialisable copy."""
+        return {
+            "day": self.day.isoformat(),
+            "power": None if self.power is None else asdict(self.power),
+            "offline": None if self.offline is None else asdict(self.offline),
+        }
+
+    @classmethod
+    def restore(cls, data: object) -> AnalyticsData | None:
+        """Rebuild from `export`; None when malformed."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            day = date.fromisoformat(str(data.get("day")))
+            power = data.get("power")
+            offline = data.get("offline")
+            return cls(
+                day,
+                PowerAnalysis(**power) if isinstance(power, dict) else None,
+                None
+                if not isinstance(offline, dict)
+                else OfflineAnalysis(
+                    **(
+                        offline
+                        | {"outages": tuple(Outage(**o) for o in offline["outages"])}
+                    )
+                ),
+            )
+        except TypeError, ValueError, KeyError:
+            return None
+
+
+def _local(text: str) -> datetime:
+    """The cloud's local time strings, in Home Assistant's time zone."""
+    naive = parse_time(text, "offline_analysis").replace(tzinfo=None)
+    return naive.replace(tzinfo=dt_util.get_default_time_zone())
+
+
+class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
+    """Checks hourly whether yesterday's analyses are there; fetches them if not."""
+
+    config_entry: IammeterConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: IammeterConfigEntry,
+        account: IammeterAccount,
+        storage: IammeterStorage,
+        sn: str,
+    ) -> None:
+        """One per meter."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {sn} analytics",
+            update_interval=CHECK_INTERVAL,
+        )
+        self.account = account
+        self.storage = storage
+        self.sn = sn
+
+    def prime(self) -> None:
+        """Show the stored analyses at once; calls wait for the first refresh."""
+        stored = AnalyticsData.restore(self._saved.get("data"))
+        self.data = stored or AnalyticsData(dt_util.now().date() - timedelta(days=1))
+
+    @property
+    def _saved(self) -> dict[str, Any]:
+        meter = self.storage.meters.setdefault(self.sn, {})
+        saved = meter.get("analytics")
+        if not isinstance(saved, dict):
+            saved = meter["analytics"] = {}
+        return saved
+
+    async def _async_update_data(self) -> AnalyticsData:
+        day = dt_util.now().date() - timedelta(days=1)
+        saved = self._saved
+        stored = AnalyticsData.restore(saved.get("data"))
+        if stored is not None and stored.day != day:
+            # Keep yesterday's values on show until today's arrive.
+            previous, stored = stored, None
+        else:
+            previous = None
+        attempts = saved.get("attempts")
+        if not isinstance(attempts, dict) or attempts.get("day") != day.isoformat():
+            attempts = {"day": day.isoformat(), "power": 0, "offline": 0}
+        power = stored.power if stored else None
+        offline = stored.offline if stored else None
+        client = self.account.client
+        if power is None and attempts["power"] < ATTEMPTS_PER_DAY:
+            attempts["power"] += 1
+            power = await self._try(
+                "power_analysis", lambda: client.power_analysis(self.sn, day, day)
+            )
+        if offline is None and attempts["offline"] < ATTEMPTS_PER_DAY:
+            attempts["offline"] += 1
+            first = day - timedelta(days=AVAILABILITY_DAYS - 1)
+            offline = await self._try(
+                "offline_analysis",
+                lambda: client.offline_analysis(self.sn, first, day),
+            )
+        data = AnalyticsData(day, power, offline)
+        if power is None and offline is None and previous is not None:
+            data = previous
+        saved["attempts"] = attempts
+        saved["data"] = data.export() if data.day == day else saved.get("data")
+        self.storage.section("analysis_paths")[client.host] = dict(
+            client.analysis_paths
+        )
+        self.storage.async_schedule_save()
+        return data
+
+    async def _try[T](
+        self, endpoint: str, call: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        try:
+            result = await self.account.call(call)
+        except IammeterError as err:
+            LOGGER.info("Meter %s: analysis not available now: %s", self.sn, err)
+            if isinstance(err, IammeterQuotaError) and err.by_server:
+                async_note_refusal(self.hass, self.storage, endpoint, self.sn)
+            return None
+        async_note_success(self.hass, self.storage, endpoint, self.sn)
+        return result

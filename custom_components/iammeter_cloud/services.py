@@ -1,0 +1,143 @@
+"""Actions: `fetch_analytics` and `refresh` for one meter."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, timedelta
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.util import dt as dt_util
+import probatio as vol
+
+from .api import IammeterError
+from .const import DOMAIN
+from .coordinator import LATEST, IammeterConfigEntry, format_local_time
+
+ATTR_DEVICE_ID = "device_id"
+ATTR_START_DATE = "start_date"
+ATTR_END_DATE = "end_date"
+MAX_RANGE_DAYS = 7
+HISTORY_DAYS = 31
+
+FETCH_ANALYTICS_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_START_DATE): cv.date,
+        vol.Required(ATTR_END_DATE): cv.date,
+    }
+)
+REFRESH_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions (once, from `async_setup`)."""
+    hass.services.async_register(
+        DOMAIN,
+        "fetch_analytics",
+        _async_fetch_analytics,
+        schema=FETCH_ANALYTICS_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN, "refresh", _async_refresh, schema=REFRESH_SCHEMA
+    )
+
+
+def _meter(hass: HomeAssistant, device_id: str) -> tuple[IammeterConfigEntry, str]:
+    """The loaded entry and serial number of a meter's device."""
+    device = dr.async_get(hass).async_get(device_id)
+    if device is not None:
+        entry = hass.config_entries.async_get_entry(device.config_entry_id)
+        sns = [i for d, i in device.identifiers if d == DOMAIN]
+        if (
+            entry is not None
+            and entry.domain == DOMAIN
+            and entry.state is ConfigEntryState.LOADED
+            and sns
+            and sns[0] in entry.runtime_data.coordinators
+        ):
+            return entry, sns[0]
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_device",
+        translation_placeholders={"device_id": device_id},
+    )
+
+
+def _over_budget(
+    entry: IammeterConfigEntry, buckets: tuple[str, ...], sn: str
+) -> ServiceValidationError | None:
+    """An error naming the remaining calls and when they free, if any is 0."""
+    ledger = entry.runtime_data.account.client.ledger
+    now = dt_util.utcnow()
+    for bucket in buckets:
+        if ledger.remaining(bucket, sn, now) < 1:
+            return ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="over_budget",
+                translation_placeholders={
+                    "remaining": "0",
+                    "retry_at": format_local_time(ledger.next_free(bucket, sn, now)),
+                },
+            )
+    return None
+
+
+async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
+    """Both analyses of a meter for a date range (at most 7 days, last month)."""
+    entry, sn = _meter(call.hass, call.data[ATTR_DEVICE_ID])
+    start: date = call.data[ATTR_START_DATE]
+    end: date = call.data[ATTR_END_DATE]
+    today = dt_util.now().date()
+    if not (
+        today - timedelta(days=HISTORY_DAYS) <= start <= end <= today
+        and (end - start).days < MAX_RANGE_DAYS
+    ):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_range",
+            translation_placeholders={"days": str(MAX_RANGE_DAYS)},
+        )
+    if error := _over_budget(entry, ("power_analysis", "offline_analysis"), sn):
+        raise error
+    account = entry.runtime_data.account
+    try:
+        power = await account.call(
+            lambda: account.client.power_analysis(sn, start, end)
+        )
+        offline = await account.call(
+            lambda: account.client.offline_analysis(sn, start, end)
+        )
+    except IammeterError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="analytics_failed",
+            translation_placeholders={"error": str(err)},
+        ) from err
+    return {
+        "power": asdict(power),
+        "offline": asdict(offline) | {"availability": offline.availability},
+    }
+
+
+async def _async_refresh(call: ServiceCall) -> None:
+    """An immediate reading of a meter, if its budget allows one now."""
+    entry, sn = _meter(call.hass, call.data[ATTR_DEVICE_ID])
+    if error := _over_budget(entry, (LATEST,), sn):
+        raise error
+    coordinator = entry.runtime_data.coordinators[sn]
+    await coordinator.async_refresh()
+    if not coordinator.last_update_success:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="refresh_failed",
+            translation_placeholders={"error": str(coordinator.last_exception)},
+        )
