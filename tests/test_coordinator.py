@@ -39,6 +39,9 @@ async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
         {SN1: {"reading": {"time": "garbage"}, "counters": ["x"]}},
         {SN1: {"reading": {"phases": "x"}, "counters": {"a_import": "x"}}},
         {SN1: "not a dict"},
+        {SN1: {"analytics": {"data": {"day": "not a day"}, "attempts": "x"}}},
+        {SN1: {"analytics": {"data": {"day": "2026-01-01", "offline": {"x": 1}}}}},
+        {SN1: {"analytics": "not a dict"}},
     ],
 )
 async def test_a_damaged_store_is_ignored(

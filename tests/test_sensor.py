@@ -105,8 +105,13 @@ async def test_unique_ids_are_the_contract(
     three = {f"{SN3}_{k}" for k in ("power", "energy_import", "energy_export")}
     three |= {f"{SN3}_last_reading", f"{SN3}_cloud_connection"}
     daily = (
-        "power_average", "power_daytime_average", "power_minimum", "power_maximum",
-        "offline_minutes", "cloud_availability", "api_calls_last_hour",
+        "power_average",
+        "power_daytime_average",
+        "power_minimum",
+        "power_maximum",
+        "offline_minutes",
+        "cloud_availability",
+        "api_calls_last_hour",
     )
     single |= {f"{SN1}_{k}" for k in daily}
     three |= {f"{SN3}_{k}" for k in daily}
@@ -284,3 +289,39 @@ async def test_communication_errors_back_off(
     await advance_in_steps(hass, freezer, timedelta(minutes=6), timedelta(seconds=10))
     assert state(hass, "sensor.garage_power") != STATE_UNAVAILABLE
     assert caplog.text.count("Fetching iammeter_cloud SIM1PHASE001 data recovered") == 1
+
+
+async def test_api_usage_entities(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Disabled by default; once enabled they count what the ledger counts."""
+    ids = {
+        "calls": f"{SN1}_api_calls_last_hour",
+        "logins": f"{ACCOUNT_ID}_logins_last_day",
+    }
+    entity_ids = {}
+    for name, unique_id in ids.items():
+        entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+        assert entity_id is not None
+        entry = entity_registry.async_get(entity_id)
+        assert entry is not None
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        entity_registry.async_update_entity(entity_id, disabled_by=None)
+        entity_ids[name] = entity_id
+    await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert state(hass, entity_ids["calls"]) == "1"
+    calls = hass.states.get(entity_ids["calls"])
+    assert calls is not None
+    assert calls.attributes["budget"] == 12
+    assert state(hass, entity_ids["logins"]) == "0"
+    simulator.expire_tokens()
+    await advance(hass, freezer, NEXT_UPDATE)
+    await advance(hass, freezer, timedelta(minutes=1))
+    assert state(hass, entity_ids["logins"]) == "1"
+    # The refused call and its retry count too.
+    assert state(hass, entity_ids["calls"]) == "3"

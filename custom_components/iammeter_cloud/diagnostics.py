@@ -51,23 +51,26 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
         "api": {"host": client.host, "analysis_paths": client.analysis_paths},
         "last_errors": runtime.account.last_errors,
         "ledger": client.ledger.export(),
-        "meters": {},
+        "meters": [],
     }
     for sn in meters:
         coordinator = runtime.coordinators[sn]
         analytics = runtime.analytics.get(sn)
-        result["meters"][sn] = {
-            "name": coordinator.meter_name,
-            "status": {
-                "last_update_success": coordinator.last_update_success,
-                "last_exception": str(coordinator.last_exception or ""),
-                "update_interval": str(coordinator.update_interval),
-            },
-            "reading": asdict(coordinator.data.reading),
-            "energy": dict(coordinator.data.energy),
-            "stored": storage.meters.get(sn, {}),
-            "analytics": None if analytics is None else analytics.data.export(),
-        }
+        result["meters"].append(
+            {
+                "sn": sn,
+                "name": coordinator.meter_name,
+                "status": {
+                    "last_update_success": coordinator.last_update_success,
+                    "last_exception": str(coordinator.last_exception or ""),
+                    "update_interval": str(coordinator.update_interval),
+                },
+                "reading": asdict(coordinator.data.reading),
+                "energy": dict(coordinator.data.energy),
+                "stored": storage.meters.get(sn, {}),
+                "analytics": None if analytics is None else analytics.data.export(),
+            }
+        )
     return result
 
 
