@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.iammeter_cloud.storage import DATA_STORAGE
 
 
 async def advance(
@@ -31,3 +35,16 @@ async def advance_in_steps(
 
 # One update interval (300 s) and the coordinator's sub-second offset.
 NEXT_UPDATE = timedelta(seconds=301)
+
+
+async def restart(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Stop (with Home Assistant's final write) and start again from storage.
+
+    The entry may fail to set up again (e.g. the cloud is down); callers check.
+    """
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
+    await hass.async_block_till_done()
+    hass.data.pop(DATA_STORAGE)  # a new process knows only what was stored
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)

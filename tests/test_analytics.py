@@ -7,14 +7,12 @@ from typing import Any
 
 import aiohttp
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iammeter_cloud.storage import DATA_STORAGE
-from tests.common import advance, advance_in_steps
+from tests.common import advance, advance_in_steps, restart
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
@@ -44,15 +42,6 @@ def value(hass: HomeAssistant, entity_id: str) -> str:
     state = hass.states.get(entity_id)
     assert state is not None, entity_id
     return state.state
-
-
-async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
-    await hass.async_block_till_done()
-    hass.data.pop(DATA_STORAGE)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 @pytest.mark.freeze_time(FROZEN)

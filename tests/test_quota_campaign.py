@@ -6,28 +6,15 @@ from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iammeter_cloud.storage import DATA_STORAGE
-from tests.common import advance, advance_in_steps
+from tests.common import advance, advance_in_steps, restart
 from tests.conftest import SN1, SN3
 from tests.simulator import CloudSimulator
 
 HOUR = timedelta(hours=1)
 LATEST = ("meterdata", "meterdata2")
-
-
-async def restart(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Stop (with Home Assistant's final write) and start again from storage."""
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
-    await hass.async_block_till_done()
-    hass.data.pop(DATA_STORAGE)  # a new process knows only what was stored
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
-    assert entry.state is ConfigEntryState.LOADED
 
 
 async def test_a_day_stays_within_the_quota(
@@ -53,6 +40,7 @@ async def test_ten_restarts_in_an_hour_stay_within_the_quota(
     for _ in range(10):
         await advance(hass, freezer, timedelta(minutes=5, seconds=30))
         await restart(hass, init_integration)
+        assert init_integration.state is ConfigEntryState.LOADED
     await advance_in_steps(hass, freezer, 2 * HOUR)
     for sn in (SN1, SN3):
         assert simulator.max_in_window(LATEST, sn, HOUR) <= 12
@@ -72,6 +60,7 @@ async def test_restarts_faster_than_the_interval_reuse_the_stored_reading(
     for _ in range(4):
         await advance(hass, freezer, timedelta(minutes=1))
         await restart(hass, init_integration)
+        assert init_integration.state is ConfigEntryState.LOADED
     assert simulator.count(LATEST) == calls
     assert hass.states.get("sensor.house_energy_import").state == energy
     # The next reading comes one interval after the last real fetch.
@@ -89,12 +78,7 @@ async def test_restarts_during_an_outage_never_exceed_the_quota(
     simulator.faults.set("http_500", "meterdata2")
     for _ in range(45):  # a restart every two minutes for 90 minutes
         await advance(hass, freezer, timedelta(minutes=2))
-        assert await hass.config_entries.async_unload(init_integration.entry_id)
-        hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
-        await hass.async_block_till_done()
-        hass.data.pop(DATA_STORAGE)
-        await hass.config_entries.async_setup(init_integration.entry_id)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        await restart(hass, init_integration)
     assert init_integration.state is ConfigEntryState.SETUP_RETRY
     # The first meter failing stops setup, so only it kept trying ...
     assert simulator.count(LATEST, SN1) > 12
