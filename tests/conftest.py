@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+import logging
+from typing import Any
 from unittest.mock import patch
 
 from homeassistant.const import (
@@ -34,8 +36,26 @@ SN3 = "SIM3PHASE001"
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load our integration from custom_components in every test."""
+def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
+    """Tests with `hass` load our integration from custom_components.
+
+    It depends on the recorder: those tests run one (in memory, recording no
+    entity unless the test overrides `recorder_config`). Tests without `hass`
+    start neither.
+    """
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("recorder_mock")
+        request.getfixturevalue("enable_custom_integrations")
+
+
+# The harness logs every SQL statement of the recorder at INFO: slow and noisy.
+logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def recorder_config() -> dict[str, Any] | None:
+    """The recorder records no entity (faster); tests/test_backfill.py records."""
+    return {"exclude": {"entity_globs": ["*"]}}
 
 
 @pytest.fixture

@@ -544,7 +544,7 @@ async def test_answers_the_simulator_never_gives(
     ("name", "window"),
     [
         ("latest", timedelta(hours=1)),
-        ("history", timedelta(hours=1)),
+        ("history", timedelta(days=1)),
         ("power", timedelta(days=1)),
     ],
 )

@@ -46,6 +46,7 @@ def test_budgets_are_the_vendors() -> None:
         "meterdata": (Budget(12, HOUR),),
         "power_analysis": (Budget(5, DAY),),
         "offline_analysis": (Budget(5, DAY),),
+        "history": (Budget(6, DAY),),  # ours: the vendor documents none
     } == BUDGETS
 
 
@@ -82,8 +83,8 @@ def test_buckets_without_a_budget_are_not_counted() -> None:
     calls: list[None] = []
     ledger.add_listener(lambda: calls.append(None))
     for _ in range(100):
-        assert take(ledger, "history", SN1, T0) is None
-    assert ledger.remaining("history", SN1, T0) == 1_000_000
+        assert take(ledger, "sitelist", SN1, T0) is None
+    assert ledger.remaining("sitelist", SN1, T0) == 1_000_000
     assert ledger.export() == {"sent": [], "blocked": []}
     assert calls == []
 
@@ -121,7 +122,8 @@ def test_analyses_five_a_day_per_meter_and_kind() -> None:
         ("meterdata", HOUR),
         ("login", HOUR),
         ("power_analysis", DAY),
-        ("history", HOUR),  # no budget of its own: an hour
+        ("history", DAY),
+        ("sitelist", HOUR),  # no budget of its own: an hour
     ],
 )
 def test_mark_exhausted_blocks_until_the_window_passed(

@@ -9,6 +9,7 @@ from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
 from .analytics import IammeterAnalyticsCoordinator
+from .backfill import async_setup_backfill_service, async_start_backfill
 from .const import CONF_API_URL, CONF_METER_NAMES, CONF_METERS, DEFAULT_API_URL, DOMAIN
 from .coordinator import (
     IammeterAccount,
@@ -28,6 +29,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Load the state shared by all entries (quota ledger, last readings)."""
     await async_get_storage(hass)
     async_setup_services(hass)
+    async_setup_backfill_service(hass)
     return True
 
 
@@ -57,6 +59,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> 
     for daily in analytics.values():
         daily.prime()  # the stored analyses, shown at once
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    async_start_backfill(hass, entry)  # fills gaps in the background
     for daily in analytics.values():
         # Fetching (when due) must not delay setup.
         entry.async_create_background_task(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from homeassistant.util import dt as dt_util
 from .api import (
     IammeterAuthError,
     IammeterCloud,
+    IammeterConnectionError,
     IammeterError,
     IammeterQuotaError,
     Reading,
@@ -85,6 +86,7 @@ class IammeterAccount:
         self.entry = entry
         self.client = client
         self._login_lock = asyncio.Lock()
+        self._login_attempts = 0
         self.last_errors: dict[str, dict[str, str]] = {}
         """The last error of each endpoint (for diagnostics)."""
 
@@ -100,20 +102,31 @@ class IammeterAccount:
             raise
 
     async def _call[T](self, request: Callable[[], Awaitable[T]]) -> T:
-        token = self.client.token
+        attempts = self._login_attempts
         try:
             return await request()
         except IammeterAuthError:
             pass
         async with self._login_lock:
-            if self.client.token == token:  # nobody logged in meanwhile
+            if self._login_attempts == attempts:  # nobody tried meanwhile
+                self._login_attempts += 1
                 await self._login()
+            elif self.client.token is None:
+                self._login_failed_meanwhile()
         try:
             return await request()
         except IammeterAuthError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
+
+    def _login_failed_meanwhile(self) -> None:
+        """Another meter's login failed just now: fail alike, without a 2nd call."""
+        ledger, host, now = self.client.ledger, self.client.host, dt_util.utcnow()
+        if ledger.remaining("login", host, now) < 1:
+            retry_at = ledger.next_free("login", host, now)
+            raise IammeterQuotaError("login", retry_at, by_server=False)
+        raise IammeterConnectionError("login", "logging in failed just now")
 
     async def _login(self) -> None:
         LOGGER.debug("The token was refused; logging in again")
@@ -215,10 +228,11 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             if err.by_server:
                 scope = self.account.client.host if err.endpoint == "login" else self.sn
                 async_note_refusal(self.hass, self.storage, err.endpoint, scope)
-            return self._wait_for_budget(known, now, err.retry_at)
+            return self._wait_for_budget(known, now, err.retry_at, keep=first)
         except IammeterError as err:
             self._failures += 1
-            backoff = min(BACKOFF_START * 2 ** (self._failures - 1), self.interval)
+            doublings = min(self._failures - 1, 16)  # no overflow in long outages
+            backoff = min(BACKOFF_START * 2**doublings, self.interval)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="communication_error",
@@ -244,10 +258,18 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         return await self.account.client.latest(self.sn)
 
     def _wait_for_budget(
-        self, known: MeterData | None, now: datetime, retry_at: datetime
+        self,
+        known: MeterData | None,
+        now: datetime,
+        retry_at: datetime,
+        *,
+        keep: bool = False,
     ) -> MeterData:
+        """Keep the known data until `retry_at` (at setup even stale data: live
+        values show unavailable, energy its last value, and the next call is
+        made when the budget frees rather than at Home Assistant's setup retry)."""
         wait = max(retry_at - now, timedelta(seconds=1))
-        if known is not None and known.is_fresh(now):
+        if known is not None and (keep or known.is_fresh(now)):
             self.update_interval = wait
             return known
         raise UpdateFailed(
@@ -339,6 +361,45 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 total = sum((g.value or 0.0) + g.offset for g in present)
                 energy[f"total_{kind}"] = round(total, 3)
         return energy
+
+    @callback
+    def async_catch_up(
+        self, points: Sequence[tuple[datetime, Mapping[str, float]]]
+    ) -> set[str]:
+        """Offer missed counter values (the cloud's history) to guards awaiting a reset.
+
+        A counter reset during a gap is then confirmed by the history and counted
+        from the counter's last value before it, which is shown first so that the
+        recorder counts the energy up to the reset. Returns the counters that took
+        values; the others are left alone.
+        """
+        waiting = {key for key, guard in self._guards.items() if guard.pending}
+        taken: set[str] = set()
+        unshown = False
+        for time, counters in points:
+            for key in sorted(waiting & counters.keys()):
+                guard, value = self._guards[key], counters[key]
+                if guard.time is None or time <= guard.time:
+                    continue
+                if unshown and not guard.pending and value < (guard.value or 0.0):
+                    self._publish()
+                    unshown = False
+                verdict = guard.offer(value, time)
+                if verdict is Verdict.RESET:
+                    self._judge(key, guard, verdict, value)
+                if verdict in (Verdict.ACCEPTED, Verdict.RESET):
+                    taken.add(key)
+                    unshown = True
+        if unshown:
+            self._publish()
+        return taken
+
+    def _publish(self) -> None:
+        self._saved["counters"] = {k: g.export() for k, g in self._guards.items()}
+        self.storage.async_schedule_save()
+        if self.data is not None:
+            self.data = MeterData(self.data.reading, self._energy())
+            self.async_update_listeners()
 
 
 def _max_power(key: str) -> float:

@@ -3,12 +3,16 @@
 import argparse
 import asyncio
 import contextlib
+from datetime import datetime
+import json
+from pathlib import Path
 import signal
 
 from .model import SimMeter
 from .server import CloudSimulator
 
 DEMO_USER, DEMO_PASSWORD = "demo@example.com", "demo-password"
+SECOND_USER, SECOND_PASSWORD = "demo2@example.com", "demo2-password"
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,6 +35,20 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="powerAnalysis",
         choices=["powerAnalysis", "powerAnalytics", "powerAnalytic"],
     )
+    parser.add_argument(
+        "--extra-account",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="another account (repeatable); the n-th (from 2) holds meters "
+        "SIM1PHASE00n 'Workshop' and SIM3PHASE00n 'Office'",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        help="JSON file keeping the model epoch and issued tokens across restarts, "
+        "like the real cloud: counters continue and tokens stay valid",
+    )
     return parser.parse_args(argv)
 
 
@@ -45,20 +63,55 @@ def build(args: argparse.Namespace) -> CloudSimulator:
             sn, _, phases = item.strip().partition(":")
             meters.append(SimMeter(sn, int(phases or 1), sn, args.seed, tz=args.tz))
         sim.add_account(args.username, args.password, 1001, meters)
+    for n, item in enumerate(args.extra_account, start=2):
+        user, sep, password = item.partition(":")
+        if not (user and sep and password):
+            raise SystemExit(f"--extra-account {item!r}: expected USER:PASSWORD")
+        suffix = "" if n == 2 else f" {n}"
+        extra = [
+            SimMeter(f"SIM{k}PHASE{n:03d}", k, name + suffix, args.seed, tz=args.tz)
+            for k, name in ((1, "Workshop"), (3, "Office"))
+        ]
+        sim.add_account(user, password, 1000 + n, extra)
     sim.analysis_spelling = args.analysis_spelling
+    if args.state is not None:
+        _restore(sim, args.state)
     return sim
+
+
+def _restore(sim: CloudSimulator, path: Path) -> None:
+    """Continue from a saved state: the same model epoch, the same tokens."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        state = json.loads(path.read_text(encoding="utf-8"))
+        sim.created = datetime.fromisoformat(state["created"])
+        for account in sim.accounts.values():
+            for site in account.sites:
+                for meter in site.meters:
+                    meter.start_m = None
+                    meter.attach(sim.created)
+        for token, username in state["tokens"].items():
+            if username in sim.accounts:
+                sim._tokens[token] = sim.accounts[username]
+    _save(sim, path)
+
+
+def _save(sim: CloudSimulator, path: Path) -> None:
+    tokens = {t: a.username for t, a in sim._tokens.items()}
+    state = {"created": sim.created.isoformat(), "tokens": tokens}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state), encoding="utf-8")
 
 
 async def _serve(args: argparse.Namespace) -> None:
     sim = build(args)
     url = await sim.start(args.host, args.port)
-    shown = args.password if args.password == DEMO_PASSWORD else "(as given)"
     print(f"IAMMETER cloud simulator on {url}/api/v1/", flush=True)
-    print(f"  username: {args.username}  password: {shown}")
     for account in sim.accounts.values():
+        shown = account.password if account.password.startswith("demo") else "***"
+        print(f"  username: {account.username}  password: {shown}")
         for site in account.sites:
             for m in site.meters:
-                print(f"  meter {m.sn} ({m.phases}-phase, {m.name!r})")
+                print(f"    meter {m.sn} ({m.phases}-phase, {m.name!r})")
     print("Ctrl-C to stop.", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,6 +121,8 @@ async def _serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         await sim.stop()
+        if args.state is not None:
+            _save(sim, args.state)
         print("Simulator stopped.", flush=True)
 
 

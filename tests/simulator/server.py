@@ -444,7 +444,9 @@ class CloudSimulator:
         except ValueError, KeyError, TypeError:
             raise BadRequestError("Invalid parameter") from None
         account = self.accounts.get(username)
-        if account is None or not secrets.compare_digest(account.password, password):
+        if account is None or not secrets.compare_digest(
+            account.password.encode(), password.encode()
+        ):
             raise BadRequestError("Incorrect user name or password")
         token = self.issue_token(username)
         return {"id": account.id, "token": token, "refreshToken": secrets.token_hex(16)}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+import ipaddress
 import json
 import logging
+import re
 from typing import Any, Final
 
 import aiohttp
@@ -51,13 +53,35 @@ OFFLINE_ANALYSIS_PATHS: Final = (
 )
 
 
+# A host name (labels of letters, digits, "-" and "_"; IDNA-encoded) or an IP.
+_LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
+MAX_URL_LENGTH: Final = 2000
+MAX_SN_LENGTH: Final = 64
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return len(host) <= 253 and _HOST_NAME.fullmatch(host.lower()) is not None
+    return True
+
+
 def _clean_base(url: str) -> URL:
     """The API root for a server URL, with no user info, query or fragment."""
-    base = URL(url.strip())
+    text = url.strip()
+    if len(text) > MAX_URL_LENGTH:
+        raise ValueError("the API URL is too long")
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise ValueError("the API URL must not hold spaces or control characters")
+    base = URL(text)
     if base.scheme not in ("http", "https") or not base.host:
         raise ValueError("the API URL must be an http(s) URL with a host")
     if base.user or base.password or base.query_string or base.fragment:
         raise ValueError("the API URL must not hold credentials, a query or fragment")
+    if not _valid_host(base.raw_host or "") or base.port == 0:
+        raise ValueError("the API URL must name a valid host (and port)")
     path = base.path.rstrip("/")
     if not path.lower().endswith("/api/v1"):
         path += "/api/v1"
@@ -163,7 +187,7 @@ class IammeterCloud:
             raise IammeterQuotaError(endpoint, until, by_server=True)
         try:
             envelope = json.loads(raw)
-        except ValueError:
+        except ValueError, RecursionError:  # not JSON, or nested beyond the stack
             raise IammeterConnectionError(endpoint, "the answer is not JSON") from None
         if not isinstance(envelope, dict):
             raise IammeterResponseError(endpoint, "the answer is not a JSON object")
@@ -309,7 +333,7 @@ class IammeterCloud:
 def _sn(sn: str, endpoint: str) -> str:
     """A serial number as a single, safe path segment."""
     clean = sn.strip().upper()
-    if not clean.isascii() or not clean.isalnum():
+    if not clean.isascii() or not clean.isalnum() or len(clean) > MAX_SN_LENGTH:
         raise IammeterNotFoundError(endpoint, "a serial number is letters and digits")
     return clean
 

@@ -35,6 +35,10 @@ BUDGETS: Final[Mapping[str, tuple[Budget, ...]]] = {
     "meterdata": (Budget(12, HOUR),),
     "power_analysis": (Budget(5, DAY),),
     "offline_analysis": (Budget(5, DAY),),
+    # History (`meterdatalist`/`meterdatalist2`): the vendor documents no quota
+    # and asks to call sparingly. Ours: 6 a day per meter (one backfill answer
+    # covers a whole gap; manual backfills share the budget).
+    "history": (Budget(6, DAY),),
 }
 _KEEP: Final = max(b.window for budgets in BUDGETS.values() for b in budgets)
 

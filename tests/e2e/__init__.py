@@ -1,0 +1,1 @@
+"""Real-browser end-to-end test (scripts/e2e); not collected by pytest."""
