@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_SCAN_INTERVAL, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
@@ -290,3 +290,37 @@ async def test_options_refuse_hostile_serial_numbers(
     assert result["errors"] == {CONF_METERS: "unknown_meter"}
     assert simulator.count("meterdata2") == sent
     assert init_integration.options[CONF_METERS] == [SN1, SN3]
+
+
+async def test_options_while_the_entry_waits_for_the_cloud(
+    hass: HomeAssistant, simulator: CloudSimulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """The cloud was down at start (setup retry): the options still open.
+
+    Found with the soak campaign, which skipped option changes in that state:
+    the flow read the entry's runtime data and failed with AttributeError, so a
+    meter that keeps setup from succeeding could not even be removed.
+    """
+    simulator.faults.set("http_500", "meterdata2")
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert mock_config_entry.options == {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
+
+
+async def test_options_with_an_expired_token(
+    hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
+) -> None:
+    """The meter list cannot be read (HTTP 401): the form opens all the same."""
+    simulator.expire_tokens()
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    options = result["data_schema"].schema[CONF_METERS].config["options"]
+    assert [o["value"] for o in options] == [SN1, SN3]  # the configured ones

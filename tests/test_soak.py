@@ -69,25 +69,16 @@ def _print(capsys: pytest.CaptureFixture[str], line: str) -> None:
         print(line, flush=True)
 
 
-@pytest.fixture
-def mock_recorder_before_hass(recorder_db_url: str) -> None:
-    """The recorder's database is prepared before Home Assistant starts."""
-
-
-@pytest.fixture
-def recorder_config() -> dict[str, object]:
-    """Record only the energy sensors: statistics are what the campaign reads."""
-    return {"include": {"entity_globs": ["sensor.*energy*"]}}
-
-
-@pytest.fixture
-def enable_statistics() -> bool:
-    """Compile statistics every 5 minutes, as Home Assistant does."""
-    return True
+# The recorder records the energy sensors (their statistics are checked) and
+# compiles statistics every 5 minutes, as Home Assistant does.
+RECORDED = {"include": {"entity_globs": ["sensor.*energy*"]}}
 
 
 @pytest.mark.soak
 @pytest.mark.freeze_time(START)
+@pytest.mark.parametrize(
+    ("recorder_config", "enable_statistics"), [(RECORDED, True)], ids=["recorded"]
+)
 async def test_a_month_of_bad_days(
     recorder_mock: Recorder,
     hass: HomeAssistant,

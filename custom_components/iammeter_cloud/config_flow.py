@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -286,7 +287,14 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
     ) -> ConfigFlowResult:
         """One form for both settings."""
         entry = self.config_entry
-        client = entry.runtime_data.account.client
+        if entry.state is ConfigEntryState.LOADED:
+            client = entry.runtime_data.account.client
+        else:  # e.g. the cloud was down at start: the options can still change
+            client = await async_create_client(
+                self.hass,
+                entry.data.get(CONF_API_URL, DEFAULT_API_URL),
+                entry.data.get(CONF_TOKEN),
+            )
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         chosen: list[str] = list(entry.options.get(CONF_METERS, []))
@@ -302,7 +310,10 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
                         CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                     }
                 )
-        meters = await client.meters() or []
+        try:
+            meters = await client.meters() or []
+        except IammeterError:  # e.g. an expired token: typed serials still work
+            meters = []
         schema = _meters_schema(meters, chosen).extend(
             {
                 vol.Required(

@@ -175,7 +175,8 @@ class Campaign:
         self._reading: dict[str, datetime] = {}
         self._reading_changed: dict[str, datetime] = {}
         self._energy: dict[str, float] = {}
-        self._energy_trace: dict[str, list[tuple[datetime, float]]] = {}
+        # Per energy entity: when each new value was shown, and its reading's time.
+        self._energy_trace: dict[str, list[tuple[datetime, datetime]]] = {}
         self._offsets: Counter[str] = Counter()
         self._reset_at: dict[str, datetime] = {}
         self._reset_done: set[str] = set()
@@ -469,9 +470,6 @@ class Campaign:
 
     async def change_options(self, interval: int) -> None:
         """The options flow: the same meters, another update interval."""
-        if self.entry.state is not ConfigEntryState.LOADED:
-            self.stats.faults["options_skipped_not_loaded"] += 1
-            return
         flow = self.hass.config_entries.options
         result = await flow.async_init(self.entry.entry_id)
         result = await flow.async_configure(
@@ -757,9 +755,9 @@ class Campaign:
                 value > 0 or last == 0,
                 f"{eid}: {last} -> {value}",
             )
-            self._energy_trace.setdefault(eid, []).append((reading or now, value))
+            self._energy_trace.setdefault(eid, []).append((now, reading or now))
         elif last is None:
-            self._energy_trace.setdefault(eid, []).append((reading or now, value))
+            self._energy_trace.setdefault(eid, []).append((now, reading or now))
         self._energy[eid] = value
         if item.kind != "energy" or rows is None or reading is None:
             return
@@ -960,6 +958,7 @@ class Campaign:
             rows = stats.get(eid, [])
             self.check("statistics exist", len(rows) > 24 * (self.days - 1), eid)
             trace = self._energy_trace.get(eid, [])
+            shown = [t for t, _ in trace]
             phases = (
                 3
                 if any(
@@ -976,9 +975,9 @@ class Campaign:
                 self.check(
                     "no negative hour", change >= -1e-9, f"{eid} {begin}: {change}"
                 )
-                # Energy shown in this hour accumulated since the reading before it.
-                before = [t for t, _ in trace if t < begin]
-                since = before[-1] if before else begin
+                # What this hour shows accumulated since the reading shown before.
+                index = bisect_left(shown, begin)
+                since = trace[index - 1][1] if index else begin
                 possible = limit_kw * ((begin + HOUR - since) / HOUR) + 0.05
                 self.check(
                     "no hour above the physically possible",
