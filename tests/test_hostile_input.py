@@ -15,9 +15,11 @@ from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_PASSWORD, CONF_SCAN_INTERVAL, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from hypothesis import given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.iammeter_cloud.api.client import _clean_base
 from custom_components.iammeter_cloud.const import (
     CONF_ADVANCED,
     CONF_API_URL,
@@ -324,3 +326,49 @@ async def test_options_with_an_expired_token(
     assert result["type"] is FlowResultType.FORM
     options = result["data_schema"].schema[CONF_METERS].config["options"]
     assert [o["value"] for o in options] == [SN1, SN3]  # the configured ones
+
+
+URL_PARTS = st.sampled_from(
+    ["http://", "https://", "HTTP://", "file://", "ftp://", "//", "", "javascript:"]
+)
+HOSTS = st.one_of(
+    st.sampled_from(["127.0.0.1", "[::1]", "www.iammeter.com", "localhost", "xn--a"]),
+    st.text(max_size=30),
+    st.from_regex(r"[a-z0-9.-]{1,30}", fullmatch=True),
+)
+TAILS = st.one_of(
+    st.just(""),
+    st.sampled_from([":8124", ":0", ":99999", "/api/v1", "?a=1", "#x", "@evil.com"]),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=600, deadline=None, database=None)
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.builds(lambda a, b, c: a + b + c, URL_PARTS, HOSTS, TAILS),
+        st.builds(
+            lambda a, u, b, c: f"{a}{u}@{b}{c}",
+            URL_PARTS,
+            st.text(max_size=10),
+            HOSTS,
+            TAILS,
+        ),
+    )
+)
+def test_any_api_url_is_clean_or_refused(text: str) -> None:
+    """Whatever is typed: a plain http(s) API root, or ValueError (invalid_url)."""
+    try:
+        base = _clean_base(text)
+    except ValueError:
+        return
+    assert base.scheme in ("http", "https")
+    assert base.host
+    assert not base.user
+    assert not base.password
+    assert not base.query_string
+    assert not base.fragment
+    assert base.port != 0
+    assert not any(c.isspace() or not c.isprintable() for c in str(base))
+    assert str(base).lower().endswith("/api/v1/")

@@ -24,6 +24,7 @@ from homeassistant.components.recorder.statistics import statistics_during_perio
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -46,8 +47,8 @@ from custom_components.iammeter_cloud.const import (
 from custom_components.iammeter_cloud.issues import OFFLINE_AFTER
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
 from tests.conftest import SN1, SN3
-from tests.simulator import LogEntry, from_minute, to_minute
-from tests.simulator.server import QUOTAS
+from tests.simulator import CloudSimulator, LogEntry, from_minute, to_minute
+from tests.simulator.server import QUOTAS, _midnight
 
 from .cloud import SoakCloud
 from .schedule import Event
@@ -450,6 +451,8 @@ class Campaign:
             return  # counted when it happens
         elif kind == "options":
             await self.change_options(args["interval"])
+        elif kind.startswith("action_"):
+            label = await self.call_action(kind.removeprefix("action_"), args)
         else:
             raise AssertionError(kind)
         self.stats.faults[label] += 1
@@ -479,6 +482,64 @@ class Campaign:
         self.check("options saved", result["type"] == "create_entry", str(result))
         await self.settle()
         self.expect_all("options")
+
+    async def call_action(self, service: str, args: dict[str, Any]) -> str:
+        """A user's action; it succeeds or refuses clearly, and tells the truth."""
+        sn = args["sn"]
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, sn), self.entry.entry_id
+        )
+        assert device is not None
+        data: dict[str, Any] = {"device_id": device.id}
+        end = dt_util.now().date() - timedelta(days=args["back"])
+        start = end - timedelta(days=args["days"] - 1)
+        if service == "fetch_analytics":
+            data |= {"start_date": str(start), "end_date": str(end)}
+        elif service == "backfill":
+            data["start_date"] = str(end)
+        response = None
+        try:
+            response = await self.drive(
+                self.hass.services.async_call(
+                    DOMAIN,
+                    service,
+                    data,
+                    blocking=True,
+                    return_response=service == "fetch_analytics",
+                )
+            )
+            outcome = "ok"
+        except HomeAssistantError as err:  # ServiceValidationError too
+            outcome = err.translation_key or type(err).__name__
+            _note(f"action {service} {data}: {err.translation_placeholders}")
+        await self.settle()
+        if service == "fetch_analytics":
+            self._check_analytics_response(sn, start, end, response)
+        return f"{service}:{outcome}"
+
+    def _check_analytics_response(
+        self, sn: str, start: date, end: date, response: Any
+    ) -> None:
+        meter = self.meters[sn]
+        now = to_minute(self.now())
+        lo = _midnight(start, meter.tz)
+        hi = _midnight(end + timedelta(days=1), meter.tz)
+        power = CloudSimulator._power(meter, lo, min(hi, now + 1))
+        offline = CloudSimulator._offline(meter, lo, hi, now, "5")
+        if response is None:
+            return  # refused (budget, range, a fault): checked by the log rules
+        self.check(
+            "fetched analytics are the truth",
+            None not in power.values()
+            and [
+                response["power"][k]
+                for k in ("average", "daytime_average", "minimum", "maximum")
+            ]
+            == [power[k] for k in ("average", "dayTimeAverage", "minimum", "maximum")]
+            and response["offline"]["offline_minutes"] == offline["offlineCount"]
+            and response["offline"]["total_minutes"] == offline["totalCount"],
+            f"{sn} {start}..{end}: {response}, the cloud: {power} {offline}",
+        )
 
     # -- recovery expectations ---------------------------------------------------
     def expect_all(self, label: str) -> None:
@@ -555,6 +616,8 @@ class Campaign:
                 self._login_times,
                 timedelta(days=1),
             )
+        flows = self.hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        self.check("no user action asked (reauth)", not flows, str(flows))
         self.check("log", not self.watch.problems, "\n".join(self.watch.problems[:5]))
         self.timing["checks"] += _wall() - began
 

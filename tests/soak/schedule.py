@@ -36,6 +36,10 @@ CHANGES: tuple[tuple[str, int], ...] = (
     ("restart_mid_update", 2),
     ("reload", 4),
     ("options", 3),
+    # What users do: read a meter now, ask for analyses, backfill statistics.
+    ("refresh", 8),
+    ("fetch_analytics", 5),
+    ("backfill", 3),
 )
 INTERVALS = (600, 900, 300)  # successive option changes; back to the default
 
@@ -74,10 +78,21 @@ def build(seed: int, days: int) -> list[Event]:
         events += _episode(rng, t, kind, duration)
         t += duration + recovery
     interval = iter(INTERVALS * days)
-    for kind, count in CHANGES:
+    for change, count in CHANGES:
         for _ in range(max(1, round(count * scale))):
             minute = rng.randint(start, end - 60)
-            args = {"interval": next(interval)} if kind == "options" else {}
+            args: dict[str, Any] = {}
+            kind = change
+            if change == "options":
+                args = {"interval": next(interval)}
+            elif change in ("refresh", "fetch_analytics", "backfill"):
+                # Analyses: 1-7 days within the last 3 weeks (the cloud keeps 31).
+                back, days_long = (
+                    rng.randint(0, min(20, minute // DAY)),
+                    rng.randint(1, 7),
+                )
+                args = {"sn": rng.choice((SN1, SN3)), "back": back, "days": days_long}
+                kind = f"action_{change}"
             events.append(Event(minute, kind, args))
     return sorted(events)
 
