@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import RELOAD_AFTER_UPDATE_DELAY, ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
@@ -31,6 +32,21 @@ async def advance_in_steps(
     """`advance` in small steps, as real time would pass."""
     for _ in range(int(total / step)):
         await advance(hass, freezer, step)
+
+
+async def enable_entities(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entity_ids: list[str]
+) -> None:
+    """Enable entities as a user does, and let Home Assistant reload the entry.
+
+    The entity registry reloads the entry itself, 30 s after the change. A test
+    that reloads at once instead still has that reload pending, and it then
+    lands in the middle of whatever the test does next.
+    """
+    registry = er.async_get(hass)
+    for entity_id in entity_ids:
+        registry.async_update_entity(entity_id, disabled_by=None)
+    await advance(hass, freezer, timedelta(seconds=RELOAD_AFTER_UPDATE_DELAY + 1))
 
 
 # One update interval (300 s) and the coordinator's sub-second offset.

@@ -22,7 +22,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
 from custom_components.iammeter_cloud.const import DOMAIN
-from tests.common import NEXT_UPDATE, advance, advance_in_steps
+from tests.common import NEXT_UPDATE, advance, advance_in_steps, enable_entities
 from tests.conftest import ACCOUNT_ID, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
 
@@ -310,10 +310,8 @@ async def test_api_usage_entities(
         entry = entity_registry.async_get(entity_id)
         assert entry is not None
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-        entity_registry.async_update_entity(entity_id, disabled_by=None)
         entity_ids[name] = entity_id
-    await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await enable_entities(hass, freezer, list(entity_ids.values()))
     assert state(hass, entity_ids["calls"]) == "1"
     calls = hass.states.get(entity_ids["calls"])
     assert calls is not None

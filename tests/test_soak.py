@@ -50,7 +50,7 @@ from custom_components.iammeter_cloud.const import (
     DOMAIN,
 )
 from tests import test_models as models
-from tests.common import NEXT_UPDATE, advance, advance_in_steps
+from tests.common import NEXT_UPDATE, advance, advance_in_steps, enable_entities
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 from tests.soak import fuzz, schedule
@@ -116,11 +116,12 @@ async def test_a_month_of_bad_days(
         await hass.async_block_till_done(wait_background_tasks=True)
         # The API-usage sensors (disabled by default) are checked too.
         registry = er.async_get(hass)
-        for item in er.async_entries_for_config_entry(registry, entry.entry_id):
-            if item.unique_id.endswith(("_api_calls_last_hour", "_logins_last_day")):
-                registry.async_update_entity(item.entity_id, disabled_by=None)
-        assert await hass.config_entries.async_reload(entry.entry_id)
-        await hass.async_block_till_done(wait_background_tasks=True)
+        usage = [
+            item.entity_id
+            for item in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if item.unique_id.endswith(("_api_calls_last_hour", "_logins_last_day"))
+        ]
+        await enable_entities(hass, freezer, usage)
         campaign = Campaign(
             hass,
             freezer,
