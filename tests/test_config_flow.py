@@ -27,6 +27,8 @@ from custom_components.iammeter_cloud.const import (
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
 
+NEW = "SIMNEW000001"
+
 
 def account_form(sim: CloudSimulator, **changes: Any) -> dict[str, Any]:
     form = {
@@ -353,3 +355,42 @@ async def test_options_add_meter_is_checked(
         result["flow_id"], {CONF_METERS: [], CONF_SCAN_INTERVAL: 300}
     )
     assert result["errors"] == {CONF_METERS: "no_meters"}
+
+
+async def test_options_add_a_meter_with_its_site_list_name(
+    hass: HomeAssistant,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A meter added later is named as the account names it, like the first ones;
+    a removed meter's name goes with it."""
+    entry = init_integration
+    simulator.add_account(USERNAME, PASSWORD, ACCOUNT_ID, [SimMeter(NEW, 3, "Barn")])
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_METERS: [SN3, NEW], CONF_SCAN_INTERVAL: 300}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.data[CONF_METER_NAMES] == {SN3: "House", NEW: "Barn"}
+    device = device_registry.async_get_device_by_identifier(
+        (DOMAIN, NEW), entry.entry_id
+    )
+    assert device is not None
+    assert (device.name, device.model) == ("Barn", "WEM3080T")
+    gone = device_registry.async_get_device_by_identifier((DOMAIN, SN1), entry.entry_id)
+    assert gone is None
+
+
+async def test_options_without_a_site_list_keep_known_names(
+    hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
+) -> None:
+    entry = init_integration
+    simulator.sitelist_available = False
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 900}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.data[CONF_METER_NAMES] == {SN1: "Garage", SN3: "House"}

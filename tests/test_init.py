@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_TOKEN
@@ -11,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud import async_remove_config_entry_device
 from custom_components.iammeter_cloud.const import DOMAIN
-from tests.common import NEXT_UPDATE, advance
+from tests.common import NEXT_UPDATE, advance, advance_in_steps
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
@@ -80,6 +82,14 @@ async def test_refused_credentials_start_reauth(
     flows = hass.config_entries.flow.async_progress()
     assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
     assert simulator.count("login") == 1
+    # One refused login is enough: no meter tries again (the login quota is
+    # shared by every client behind the same IP), nor reads with a dead token.
+    readings = simulator.count("meterdata2")
+    await advance_in_steps(hass, freezer, timedelta(hours=2))
+    assert simulator.count("login") == 1
+    assert simulator.count("meterdata2") == readings
+    flows = hass.config_entries.flow.async_progress()
+    assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
 
 
 async def test_bad_credentials_at_setup_start_reauth(

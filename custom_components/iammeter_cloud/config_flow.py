@@ -63,7 +63,7 @@ from .storage import async_create_client, async_get_storage
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 USERNAME = TextSelector(
-    TextSelectorConfig(type=TextSelectorType.EMAIL, autocomplete="username")
+    TextSelectorConfig(type=TextSelectorType.TEXT, autocomplete="username")
 )
 URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 
@@ -281,6 +281,7 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
     """Update interval and the meters; saving reloads the entry."""
 
     config_entry: IammeterConfigEntry
+    _listed: list[Meter] | None = None  # the account's site list, asked once
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -304,17 +305,16 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             if await _check_meters(
                 self.hass, client, chosen, errors, placeholders, new
             ):
+                self._keep_names(chosen)
                 return self.async_create_entry(
                     data={
                         CONF_METERS: chosen,
                         CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                     }
                 )
-        try:
-            meters = await client.meters() or []
-        except IammeterError:  # e.g. an expired token: typed serials still work
-            meters = []
-        schema = _meters_schema(meters, chosen).extend(
+        if self._listed is None:  # None also when refused: typed serials work
+            self._listed = await client.meters() or []
+        schema = _meters_schema(self._listed, chosen).extend(
             {
                 vol.Required(
                     CONF_SCAN_INTERVAL,
@@ -338,6 +338,17 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             errors=errors,
             description_placeholders=placeholders,
         )
+
+    def _keep_names(self, chosen: list[str]) -> None:
+        """Names of the chosen meters: the site list's, else the ones known."""
+        entry = self.config_entry
+        known: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
+        listed = {m.sn: m.name for m in self._listed or []}
+        names = {sn: name for sn in chosen if (name := listed.get(sn) or known.get(sn))}
+        if names != known:
+            self.hass.config_entries.async_update_entry(
+                entry, data={**entry.data, CONF_METER_NAMES: names}
+            )
 
 
 def _clean_sns(value: object) -> list[str]:

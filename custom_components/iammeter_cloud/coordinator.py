@@ -87,6 +87,9 @@ class IammeterAccount:
         self.client = client
         self._login_lock = asyncio.Lock()
         self._login_attempts = 0
+        self._auth_refused = False
+        """The cloud refused the stored password: no more logins until reauth
+        (which reloads the entry, and so makes a new account object)."""
         self.last_errors: dict[str, dict[str, str]] = {}
         """The last error of each endpoint (for diagnostics)."""
 
@@ -102,12 +105,14 @@ class IammeterAccount:
             raise
 
     async def _call[T](self, request: Callable[[], Awaitable[T]]) -> T:
+        self._raise_if_refused()
         attempts = self._login_attempts
         try:
             return await request()
         except IammeterAuthError:
             pass
         async with self._login_lock:
+            self._raise_if_refused()  # another meter's login was refused meanwhile
             if self._login_attempts == attempts:  # nobody tried meanwhile
                 self._login_attempts += 1
                 await self._login()
@@ -119,6 +124,13 @@ class IammeterAccount:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
+
+    def _raise_if_refused(self) -> None:
+        """One refused login is enough: every meter then waits for reauth."""
+        if self._auth_refused:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="auth_failed"
+            )
 
     def _login_failed_meanwhile(self) -> None:
         """Another meter's login failed just now: fail alike, without a 2nd call."""
@@ -135,6 +147,7 @@ class IammeterAccount:
                 self.entry.data[CONF_USERNAME], self.entry.data[CONF_PASSWORD]
             )
         except IammeterAuthError as err:
+            self._auth_refused = True
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err

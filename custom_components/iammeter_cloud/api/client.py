@@ -317,14 +317,16 @@ class IammeterCloud:
         raise IammeterEndpointNotFoundError(endpoint, "no known path answered")
 
     async def meters(self) -> list[Meter] | None:
-        """The meters on the account, or None where the service cannot list them."""
+        """The meters on the account, or None where the service cannot list them.
+
+        The site list is not part of the documented API: any failure (404, an
+        expired token, a malformed answer) means "not available", never an error.
+        """
         try:
             data = await self._request(
                 "sitelist", "user/sitelist", bucket="sitelist", scope=self.host
             )
             return parse_sites(data, "sitelist")
-        except IammeterAuthError:
-            raise
         except IammeterError as err:
             _LOGGER.debug("The account's meters cannot be listed: %s", err)
             return None
