@@ -12,6 +12,8 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.iammeter_cloud.analytics import MAX_OUTAGES, AnalyticsData
+from custom_components.iammeter_cloud.api import OfflineAnalysis, Outage
 from tests.common import advance, advance_in_steps, restart
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
@@ -103,33 +105,39 @@ async def test_outages_show_in_offline_minutes_and_availability(
     assert outage["minutes"] == 150
 
 
+@pytest.mark.freeze_time(FROZEN)
 async def test_a_week_with_daily_restarts_stays_within_two_calls_a_day(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     simulator: CloudSimulator,
     init_integration: MockConfigEntry,
 ) -> None:
-    failures = 0
+    """One call a day per analysis and meter, restarts notwithstanding; the one
+    that fails (day 2) is tried once more that day, and only that one."""
     for day in range(7):
-        if day == 2:  # a bad day: the first tries fail
+        if day == 2:  # a bad day: the next power analysis fails
             simulator.faults.set("http_500", "power_analysis", count=1)
-            failures += 1
         await advance_in_steps(
             hass, freezer, timedelta(hours=23), timedelta(minutes=10)
         )
         await restart(hass, init_integration)
         await advance_in_steps(hass, freezer, timedelta(hours=1), timedelta(minutes=10))
-    for sn in (SN1, SN3):
-        for analysis in ANALYSES:
-            per_day: dict[date, int] = {}
-            for entry in simulator.log:
-                if entry.endpoint == analysis and entry.scope == sn:
-                    local_day = dt_util.as_local(entry.time).date()
-                    per_day[local_day] = per_day.get(local_day, 0) + 1
-            assert max(per_day.values()) <= 2, (sn, analysis, per_day)
-            assert len(per_day) >= 7  # fetched every day
+    failed = [e for e in simulator.log if e.outcome == "fault:http_500"]
+    assert len(failed) == 1
+    per_day: dict[tuple[str, str], dict[date, int]] = {}
+    for entry in simulator.log:
+        if entry.endpoint in ANALYSES:
+            days = per_day.setdefault((entry.scope, entry.endpoint), {})
+            local_day = dt_util.as_local(entry.time).date()
+            days[local_day] = days.get(local_day, 0) + 1
+    assert set(per_day) == {(sn, a) for sn in (SN1, SN3) for a in ANALYSES}
+    first = dt_util.as_local(failed[0].time).date()
+    for (sn, analysis), days in per_day.items():
+        assert len(days) == 8, (sn, analysis, days)  # every day: the start + 7
+        retried = (sn, analysis) == (failed[0].scope, "power_analysis")
+        expected = {d: 2 if retried and d == first else 1 for d in days}
+        assert days == expected, (sn, analysis)
     assert value(hass, "sensor.house_average_power_yesterday") != "unavailable"
-    assert failures == 1
 
 
 async def test_the_working_path_spelling_is_remembered_across_restarts(
@@ -150,3 +158,29 @@ async def test_the_working_path_spelling_is_remembered_across_restarts(
     await restart(hass, mock_config_entry)
     assert simulator.count("not_found") == probes
     assert simulator.count("power_analysis", SN3) == 2
+
+
+async def test_the_outage_list_keeps_the_newest_by_time_not_by_text(
+    hass: HomeAssistant,
+) -> None:
+    """The cloud writes "2026/6/9 5:00:00": as text, 6/9 sorts after 6/15."""
+    starts = [f"2026/6/{day} {hour}:00:00" for day in (9, 15) for hour in range(5, 17)]
+    outages = tuple(
+        Outage(start, start.replace(":00:00", ":30:00"), 30) for start in starts
+    )
+    offline = OfflineAnalysis("2026/6/9", "2026/6/15", 720, 10080, outages)
+    shown = AnalyticsData(date(2026, 6, 15), None, offline).outages()
+    assert len(shown) == MAX_OUTAGES
+    assert shown[0]["start"] == "2026/6/15 16:00:00"
+    assert shown[11]["start"] == "2026/6/15 5:00:00"
+    assert shown[12]["start"] == "2026/6/9 16:00:00"
+    assert shown[-1]["start"] == "2026/6/9 9:00:00"
+    broken = OfflineAnalysis(
+        "", "", 30, 10080, (Outage("soon", "later", 30), outages[0])
+    )
+    assert [
+        o["start"] for o in AnalyticsData(date(2026, 6, 15), None, broken).outages()
+    ] == [
+        "2026/6/9 5:00:00",
+        "soon",
+    ]

@@ -13,6 +13,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.const import DOMAIN
+from custom_components.iammeter_cloud.coordinator import format_local_time
 from tests.conftest import SN1, SN3
 from tests.simulator import CloudSimulator
 
@@ -68,8 +69,16 @@ async def test_fetch_analytics_over_budget_says_when(
     with pytest.raises(ServiceValidationError) as err:
         await fetch(hass, device, 1, 1)
     assert err.value.translation_key == "over_budget"
-    assert err.value.translation_placeholders["remaining"] == "0"
-    assert err.value.translation_placeholders["retry_at"]
+    first = min(
+        e.time
+        for e in simulator.log
+        if e.endpoint == "power_analysis" and e.scope == SN1
+    )
+    assert err.value.translation_placeholders == {
+        "endpoint": "power_analysis",
+        "remaining": "0",
+        "retry_at": format_local_time(first + timedelta(days=1)),
+    }
     assert simulator.count("power_analysis", SN1) == sent
 
 
@@ -119,12 +128,22 @@ async def test_unknown_device(
     other = device_registry.async_get_or_create(
         config_entry_id=init_integration.entry_id, identifiers={("other", "x")}
     )
-    for device in ("no-such-device", other.id):
-        with pytest.raises(ServiceValidationError) as err:
-            await hass.services.async_call(
-                DOMAIN, "refresh", {"device_id": device}, blocking=True
-            )
-        assert err.value.translation_key == "unknown_device"
+    today = dt_util.now().date()
+    actions = {
+        "refresh": {},
+        "fetch_analytics": {"start_date": str(today), "end_date": str(today)},
+    }
+    for action, fields in actions.items():
+        for device in ("no-such-device", other.id):
+            with pytest.raises(ServiceValidationError) as err:
+                await hass.services.async_call(
+                    DOMAIN,
+                    action,
+                    {"device_id": device, **fields},
+                    blocking=True,
+                    return_response=action == "fetch_analytics",
+                )
+            assert err.value.translation_key == "unknown_device"
 
 
 async def test_fetch_analytics_failure(

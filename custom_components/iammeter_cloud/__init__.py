@@ -39,7 +39,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> 
     client = await async_create_client(
         hass, entry.data.get(CONF_API_URL, DEFAULT_API_URL), entry.data.get(CONF_TOKEN)
     )
-    account = IammeterAccount(hass, entry, client)
+    account = IammeterAccount(hass, entry, client, storage)
     names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
     coordinators = {
         sn: IammeterMeterCoordinator(

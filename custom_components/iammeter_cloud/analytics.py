@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
@@ -25,7 +25,7 @@ from .api import (
 )
 from .api.models import parse_time
 from .const import DOMAIN, LOGGER
-from .issues import async_note_refusal, async_note_success
+from .issues import async_note_success
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -70,7 +70,7 @@ class AnalyticsData:
         """The newest outages (start, end, minutes), at most 20."""
         if self.offline is None:
             return []
-        newest = sorted(self.offline.outages, key=lambda o: o.start, reverse=True)
+        newest = sorted(self.offline.outages, key=_start, reverse=True)
         return [asdict(o) for o in newest[:MAX_OUTAGES]]
 
     def export(self) -> dict[str, Any]:
@@ -104,6 +104,15 @@ class AnalyticsData:
             )
         except TypeError, ValueError, KeyError:
             return None
+
+
+def _start(outage: Outage) -> datetime:
+    """When an outage began (the cloud's "2026/6/9 5:00:00" does not sort as text);
+    one with an unreadable time sorts as the oldest."""
+    try:
+        return _local(outage.start)
+    except IammeterError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _local(text: str) -> datetime:
@@ -165,12 +174,12 @@ class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
         power = stored.power if stored else None
         offline = stored.offline if stored else None
         client = self.account.client
-        if power is None and attempts["power"] < ATTEMPTS_PER_DAY:
+        if power is None and self._may_try("power", attempts):
             attempts["power"] += 1
             power = await self._try(
                 "power_analysis", lambda: client.power_analysis(self.sn, day, day)
             )
-        if offline is None and attempts["offline"] < ATTEMPTS_PER_DAY:
+        if offline is None and self._may_try("offline", attempts):
             attempts["offline"] += 1
             first = day - timedelta(days=AVAILABILITY_DAYS - 1)
             offline = await self._try(
@@ -188,6 +197,14 @@ class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
         self.storage.async_schedule_save()
         return data
 
+    def _may_try(self, kind: str, attempts: dict[str, Any]) -> bool:
+        """Whether today's attempts and the budget allow a call now. An attempt
+        the ledger would refuse (the budget is blocked for a day after the
+        cloud refused one) is not made, so it does not use up the day's tries."""
+        ledger = self.account.client.ledger
+        budget = ledger.remaining(f"{kind}_analysis", self.sn, dt_util.utcnow())
+        return int(attempts[kind]) < ATTEMPTS_PER_DAY and budget > 0
+
     async def _try[T](
         self, endpoint: str, call: Callable[[], Awaitable[T]]
     ) -> T | None:
@@ -195,8 +212,8 @@ class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
             result = await self.account.call(call)
         except IammeterError as err:
             LOGGER.info("Meter %s: analysis not available now: %s", self.sn, err)
-            if isinstance(err, IammeterQuotaError) and err.by_server:
-                async_note_refusal(self.hass, self.storage, endpoint, self.sn)
+            if isinstance(err, IammeterQuotaError):
+                self.account.note_refusal(err, self.sn)
             return None
         async_note_success(self.hass, self.storage, endpoint, self.sn)
         return result

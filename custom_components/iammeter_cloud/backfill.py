@@ -54,7 +54,6 @@ from homeassistant.components.recorder.statistics import (
     get_metadata,
     statistics_during_period,
 )
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import UnitOfEnergy
 from homeassistant.core import (
     CALLBACK_TYPE,
@@ -67,7 +66,6 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     config_validation as cv,
-    device_registry as dr,
     entity_registry as er,
 )
 from homeassistant.helpers.event import async_call_later
@@ -82,6 +80,7 @@ from .api.models import parse_time
 from .const import DOMAIN, LOGGER, MAX_PHASE_POWER_W, PHASES
 from .coordinator import format_local_time
 from .guard import CounterGuard, Verdict
+from .services import meter_of, over_budget_error
 
 if TYPE_CHECKING:
     from .coordinator import IammeterConfigEntry, IammeterMeterCoordinator
@@ -864,33 +863,10 @@ def _rising(energy: Sequence[float]) -> list[float]:
 # --- the action ---------------------------------------------------------------
 
 
-def _meter(hass: HomeAssistant, device_id: str) -> IammeterMeterCoordinator:
-    """The coordinator of a loaded meter's device."""
-    device = dr.async_get(hass).async_get(device_id)
-    if device is not None:
-        entry = hass.config_entries.async_get_entry(device.config_entry_id or "")
-        sns = [i for d, i in device.identifiers if d == DOMAIN]
-        if (
-            entry is not None
-            and entry.domain == DOMAIN
-            and entry.state is ConfigEntryState.LOADED
-            and sns
-            and sns[0] in entry.runtime_data.coordinators
-        ):
-            coordinator: IammeterMeterCoordinator = entry.runtime_data.coordinators[
-                sns[0]
-            ]
-            return coordinator
-    raise ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="unknown_device",
-        translation_placeholders={"device_id": device_id},
-    )
-
-
 async def _async_handle_backfill(call: ServiceCall) -> ServiceResponse:
     """Re-import every hour from a local date on (within the cloud's 31 days)."""
-    coordinator = _meter(call.hass, call.data[ATTR_DEVICE_ID])
+    entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
+    coordinator = entry.runtime_data.coordinators[sn]
     day: date = call.data[ATTR_START_DATE]
     today = dt_util.now().date()
     days = HISTORY_DAYS - 1
@@ -900,19 +876,8 @@ async def _async_handle_backfill(call: ServiceCall) -> ServiceResponse:
             translation_key="backfill_start",
             translation_placeholders={"days": str(days)},
         )
-    ledger = coordinator.account.client.ledger
-    now = dt_util.utcnow()
-    if ledger.remaining(BUCKET, coordinator.sn, now) < 1:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="over_budget",
-            translation_placeholders={
-                "remaining": "0",
-                "retry_at": format_local_time(
-                    ledger.next_free(BUCKET, coordinator.sn, now)
-                ),
-            },
-        )
+    if error := over_budget_error(entry, (BUCKET,), sn):
+        raise error
     try:
         result = await async_backfill(
             call.hass, coordinator, dt_util.as_utc(dt_util.start_of_local_day(day))

@@ -16,7 +16,6 @@ from homeassistant.const import (
 )
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -40,7 +39,13 @@ from .const import (
     STALE_AFTER,
 )
 from .guard import CounterGuard, Verdict
-from .issues import async_check_reporting, async_note_refusal, async_note_success
+from .issues import (
+    async_check_counter_reset,
+    async_check_reporting,
+    async_note_counter_reset,
+    async_note_refusal,
+    async_note_success,
+)
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -79,12 +84,17 @@ class IammeterAccount:
     """The entry's client, and the one place that logs in again on HTTP 401."""
 
     def __init__(
-        self, hass: HomeAssistant, entry: IammeterConfigEntry, client: IammeterCloud
+        self,
+        hass: HomeAssistant,
+        entry: IammeterConfigEntry,
+        client: IammeterCloud,
+        storage: IammeterStorage,
     ) -> None:
         """Share one client (and one login) between the entry's meters."""
         self.hass = hass
         self.entry = entry
         self.client = client
+        self.storage = storage
         self._login_lock = asyncio.Lock()
         self._login_attempts = 0
         self._auth_refused = False
@@ -151,9 +161,16 @@ class IammeterAccount:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
+        async_note_success(self.hass, self.storage, "login", self.client.host)
         self.hass.config_entries.async_update_entry(
             self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
         )
+
+    def note_refusal(self, err: IammeterQuotaError, sn: str) -> None:
+        """The cloud answered nothing (quota): count it towards a repair issue."""
+        if err.by_server:
+            scope = self.client.host if err.endpoint == "login" else sn
+            async_note_refusal(self.hass, self.storage, err.endpoint, scope)
 
 
 class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
@@ -238,9 +255,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         try:
             reading = await self.account.call(self._latest)
         except IammeterQuotaError as err:
-            if err.by_server:
-                scope = self.account.client.host if err.endpoint == "login" else self.sn
-                async_note_refusal(self.hass, self.storage, err.endpoint, scope)
+            self.account.note_refusal(err, self.sn)
             return self._wait_for_budget(known, now, err.retry_at, keep=first)
         except IammeterError as err:
             self._failures += 1
@@ -254,6 +269,9 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             ) from err
         self._failures = 0
         async_note_success(self.hass, self.storage, "meterdata2", self.sn)
+        # Working calls (with or without a new login) clear a login conflict.
+        async_note_success(self.hass, self.storage, "login", self.account.client.host)
+        async_check_counter_reset(self.hass, self._saved, self.sn)
         self._saved["fetched"] = now.isoformat()
         self.storage.async_schedule_save()
         if known is not None and reading.time <= known.reading.time:
@@ -344,15 +362,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 key,
                 value,
             )
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                f"counter_reset_{self.sn}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="counter_reset",
-                translation_placeholders={"meter": self.meter_name, "sn": self.sn},
-            )
+            async_note_counter_reset(self.hass, self._saved, self.sn, self.meter_name)
             return
         if key not in self._rejected:
             self._rejected.add(key)

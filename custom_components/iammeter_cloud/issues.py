@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -15,14 +15,25 @@ if TYPE_CHECKING:
 
     from .storage import IammeterStorage
 
-# Two refusals within a day, although the ledger kept us within our share.
+# Two refusals within a day, although the ledger kept us within our share. A
+# refused analysis blocks its daily budget for a day, so there two refusals
+# can only come a day apart: they count within three days.
 CONFLICT_REFUSALS = 2
 CONFLICT_WINDOW = timedelta(days=1)
+DAILY_CONFLICT_WINDOW = timedelta(days=3)
+DAILY_BUDGETS = frozenset({"power_analysis", "offline_analysis"})
+CLEAR_AFTER = timedelta(days=1)
+"""A conflict clears at the first success a day after the last refusal."""
 OFFLINE_AFTER = timedelta(hours=24)
+RESET_NOTICE_FOR = timedelta(days=1)
 
 
 def _conflict_id(endpoint: str, scope: str) -> str:
     return f"quota_conflict_{endpoint}_{scope}".lower().replace(".", "_")
+
+
+def _conflict_window(endpoint: str) -> timedelta:
+    return DAILY_CONFLICT_WINDOW if endpoint in DAILY_BUDGETS else CONFLICT_WINDOW
 
 
 def async_note_refusal(
@@ -38,7 +49,8 @@ def async_note_refusal(
     recent = [
         t
         for t in refusals.get(f"{endpoint}|{scope}", [])
-        if (when := dt_util.parse_datetime(str(t))) and now - when < CONFLICT_WINDOW
+        if (when := dt_util.parse_datetime(str(t)))
+        and now - when < _conflict_window(endpoint)
     ]
     refusals[f"{endpoint}|{scope}"] = [*recent, now.isoformat()]
     storage.async_schedule_save()
@@ -63,7 +75,7 @@ def async_note_success(
     if not times:
         return
     last = dt_util.parse_datetime(str(times[-1]))
-    if last is None or dt_util.utcnow() - last >= CONFLICT_WINDOW:
+    if last is None or dt_util.utcnow() - last >= CLEAR_AFTER:
         del refusals[f"{endpoint}|{scope}"]
         storage.async_schedule_save()
         ir.async_delete_issue(hass, DOMAIN, _conflict_id(endpoint, scope))
@@ -90,3 +102,29 @@ def async_check_reporting(
             "since": dt_util.as_local(reading_time).strftime("%Y-%m-%d %H:%M"),
         },
     )
+
+
+def async_note_counter_reset(
+    hass: HomeAssistant, saved: dict[str, Any], sn: str, name: str
+) -> None:
+    """A meter's counter restarted: a notice for a day (the sums stay right)."""
+    saved["reset_at"] = dt_util.utcnow().isoformat()
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"counter_reset_{sn}",
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="counter_reset",
+        translation_placeholders={"meter": name, "sn": sn},
+    )
+
+
+def async_check_counter_reset(
+    hass: HomeAssistant, saved: dict[str, Any], sn: str
+) -> None:
+    """The reset notice goes once readings were accepted for a day after it."""
+    reset_at = dt_util.parse_datetime(str(saved.get("reset_at")))
+    if reset_at is None or dt_util.utcnow() - reset_at >= RESET_NOTICE_FOR:
+        saved.pop("reset_at", None)
+        ir.async_delete_issue(hass, DOMAIN, f"counter_reset_{sn}")

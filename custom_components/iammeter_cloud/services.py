@@ -51,7 +51,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
 
 
-def _meter(hass: HomeAssistant, device_id: str) -> tuple[IammeterConfigEntry, str]:
+def meter_of(hass: HomeAssistant, device_id: str) -> tuple[IammeterConfigEntry, str]:
     """The loaded entry and serial number of a meter's device."""
     device = dr.async_get(hass).async_get(device_id)
     if device is not None:
@@ -72,19 +72,20 @@ def _meter(hass: HomeAssistant, device_id: str) -> tuple[IammeterConfigEntry, st
     )
 
 
-def _over_budget(
+def over_budget_error(
     entry: IammeterConfigEntry, buckets: tuple[str, ...], sn: str
 ) -> ServiceValidationError | None:
     """An error naming the remaining calls and when they free, if any is 0."""
     ledger = entry.runtime_data.account.client.ledger
     now = dt_util.utcnow()
     for bucket in buckets:
-        if ledger.remaining(bucket, sn, now) < 1:
+        if (remaining := ledger.remaining(bucket, sn, now)) < 1:
             return ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="over_budget",
                 translation_placeholders={
-                    "remaining": "0",
+                    "endpoint": bucket,
+                    "remaining": str(max(remaining, 0)),
                     "retry_at": format_local_time(ledger.next_free(bucket, sn, now)),
                 },
             )
@@ -93,7 +94,7 @@ def _over_budget(
 
 async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
     """Both analyses of a meter for a date range (at most 7 days, last month)."""
-    entry, sn = _meter(call.hass, call.data[ATTR_DEVICE_ID])
+    entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
     start: date = call.data[ATTR_START_DATE]
     end: date = call.data[ATTR_END_DATE]
     today = dt_util.now().date()
@@ -106,7 +107,7 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
             translation_key="invalid_range",
             translation_placeholders={"days": str(MAX_RANGE_DAYS)},
         )
-    if error := _over_budget(entry, ("power_analysis", "offline_analysis"), sn):
+    if error := over_budget_error(entry, ("power_analysis", "offline_analysis"), sn):
         raise error
     account = entry.runtime_data.account
     try:
@@ -130,8 +131,8 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
 
 async def _async_refresh(call: ServiceCall) -> None:
     """An immediate reading of a meter, if its budget allows one now."""
-    entry, sn = _meter(call.hass, call.data[ATTR_DEVICE_ID])
-    if error := _over_budget(entry, (LATEST,), sn):
+    entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
+    if error := over_budget_error(entry, (LATEST,), sn):
         raise error
     coordinator = entry.runtime_data.coordinators[sn]
     await coordinator.async_refresh()
