@@ -1,7 +1,7 @@
 """The soak and fault campaign (issue 7): a simulated month of bad days.
 
 The tests marked `soak` (the campaign, ~4 min, and 10,000 fuzzed answers) are
-not in the default run: `scripts/test -m soak --cov-fail-under=0` runs them alone
+part of the full run; `scripts/test -m soak -s` runs them alone
 (`-s` shows the progress). `SOAK_SEED=<n>` re-runs a campaign (`SOAK_SEED=random`
 draws one), `SOAK_DAYS=<n>` shortens or lengthens it and `SOAK_EXAMPLES=<n>` sets
 the examples of the fuzzing. The seed is printed first, and every violation
