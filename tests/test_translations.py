@@ -242,11 +242,63 @@ def test_sensor_translation_keys_exist() -> None:
 
 
 def test_binary_sensor_translation_keys_exist() -> None:
-    key = binary_sensor.CLOUD_CONNECTION.translation_key
-    assert key
-    assert not (absent := missing({key}, "entity", "binary_sensor")), (
+    """Every `translation_key=` of binary_sensor.py, read from the source."""
+    keys = {binary_sensor.CLOUD_CONNECTION.translation_key}
+    for node in ast.walk(source("binary_sensor.py")):
+        if isinstance(node, ast.Call) and (value := keyword(node, "translation_key")):
+            text = literal(value)
+            assert text is not None, f"not a literal: {ast.unparse(value)}"
+            keys.add(text)
+    assert None not in keys
+    assert not (absent := missing({k for k in keys if k}, "entity", "binary_sensor")), (
         f"binary sensor translation keys missing under entity.binary_sensor: {absent}"
     )
+
+
+# hassfest's rules for the text of translations (script/hassfest/translations.py).
+URL = re.compile(
+    r"(((ftp|ftps|scp|http|https|mqtt|mqtts|socket|socks5):\/\/|www\.)[^\s/$.?#].[^\s]*)"
+)
+HTML = re.compile(r"<[a-z/][^>]*>", re.IGNORECASE)
+KEY = re.compile(r"^[a-z0-9_]+$")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_translation_text_follows_hassfest_rules(language: str) -> None:
+    """Lower-case keys; no URLs, HTML or outer spaces in the text; every
+    `data_description` describes a field of its step's `data`."""
+    data = load(language)
+    texts = strings(language)
+    wrong = [
+        f"{path}: {why}"
+        for path, text in texts.items()
+        for why, bad in (
+            ("a URL (use a placeholder)", URL.search(text)),
+            ("HTML", HTML.search(text)),
+            ("spaces around", text != text.strip()),
+            ("empty", not text),
+        )
+        if bad
+    ]
+    wrong += [
+        f"{path}: key {key!r} is not lower case"
+        for path in texts
+        for key in path.split(".")
+        if not KEY.match(key)
+    ]
+
+    def steps(node: Any, path: str = "") -> None:
+        if not isinstance(node, dict):
+            return
+        if isinstance(node.get("data_description"), dict):
+            fields = set(node.get("data", {}))
+            extra = set(node["data_description"]) - fields
+            wrong.extend(f"{path}.data_description.{k}: no such field" for k in extra)
+        for key, value in node.items():
+            steps(value, f"{path}.{key}")
+
+    steps(data)
+    assert not wrong, wrong
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
