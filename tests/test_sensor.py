@@ -219,6 +219,34 @@ async def test_zero_readings_are_skipped(
     assert float(state(hass, "sensor.garage_energy_import")) >= float(energy)
 
 
+async def test_an_impossible_jump_is_skipped_and_logged_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """10,000 kWh in 5 minutes would need far more than the meter's 30 kW."""
+    energy = float(state(hass, "sensor.garage_energy_import"))
+    total = float(state(hass, "sensor.house_energy_import"))
+    simulator.faults.set("spike", "meterdata2", count=4)  # two updates of each
+    await advance(hass, freezer, NEXT_UPDATE)
+    await advance(hass, freezer, NEXT_UPDATE)
+    assert simulator.count("meterdata2") == 2 + 4
+    assert float(state(hass, "sensor.garage_energy_import")) == energy
+    assert float(state(hass, "sensor.house_energy_import")) == total
+    assert state(hass, "sensor.garage_power") != STATE_UNAVAILABLE  # the rest shows
+    rejected = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert len([r for r in rejected if SN1 in r.getMessage()]) == 1  # once
+    simulator.faults.clear()
+    await advance(hass, freezer, NEXT_UPDATE)
+    now = meter(simulator, SN1).readings(to_minute(dt_util.utcnow()) - 1)[0]
+    shown = float(state(hass, "sensor.garage_energy_import"))
+    assert energy <= shown < energy + 1
+    assert shown == pytest.approx(now.import_kwh, abs=0.01)
+    assert any("plausible again" in r.getMessage() for r in caplog.records)
+
+
 async def test_meter_reset_is_accepted_once_with_a_repair(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
