@@ -10,7 +10,7 @@ the sensor showed at the hour's end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
@@ -186,13 +186,18 @@ class Scenario:
         self.recorder.queue_task(CompileMissingStatisticsTask())
         await async_wait_recording_done(self.hass)
 
-    async def down(self, until: str) -> None:
-        """Stopped until `until` (nothing runs meanwhile), then started.
+    async def down(
+        self, until: str, meanwhile: Callable[[], None] | None = None
+    ) -> None:
+        """Stopped until `until` (nothing runs meanwhile but `meanwhile`), then
+        started.
 
         As at a real start, the recorder compiles what it missed before its next
         5-minute run (with the clock moved at once, that one would come first).
         """
         await self.stop()
+        if meanwhile is not None:
+            meanwhile()
         self.freezer.move_to(until)
         with patch.object(Recorder, "async_periodic_statistics"):
             await self.start()
@@ -319,6 +324,27 @@ async def test_home_assistant_down_for_six_hours(scenario: Scenario) -> None:
             if hour < utc("2026-06-15 09:00+00:00"):
                 assert rows[statistic_id][hour] == row
     # One history call per meter.
+    assert scenario.sim.count("meterdatalist2", SN1) == 1
+    assert scenario.sim.count("meterdatalist2", SN3) == 1
+
+
+@pytest.mark.freeze_time(START)
+async def test_without_a_stored_record_the_statistics_tell_where_the_gap_begins(
+    scenario: Scenario, hass_storage: dict[str, Any]
+) -> None:
+    """The store lost its notes of the last readings (or an older version wrote
+    it): the gap begins where the sensors' hourly statistics end, and is filled
+    as if the notes were there."""
+
+    def forget() -> None:
+        for meter in hass_storage[f"{DOMAIN}.state"]["data"]["meters"].values():
+            assert meter.pop("backfill")
+
+    await scenario.clock.run(STOP)
+    await scenario.down(BACK, forget)
+    await scenario.clock.run(END)
+    rows = await scenario.rows()
+    print_table(scenario.compare(rows, CHECKED, FILLED))
     assert scenario.sim.count("meterdatalist2", SN1) == 1
     assert scenario.sim.count("meterdatalist2", SN3) == 1
 

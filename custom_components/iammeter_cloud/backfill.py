@@ -51,6 +51,7 @@ from homeassistant.components.recorder.models import (
 )
 from homeassistant.components.recorder.statistics import (
     async_import_statistics,
+    get_last_statistics,
     get_metadata,
     statistics_during_period,
 )
@@ -304,15 +305,28 @@ class _Watcher:
         self._running = False
         self._again = False
         self._unsub_retry: CALLBACK_TYPE | None = None
+        self._asking = False  # the statistics, where the record ends
 
     @callback
     def async_check(self, starting: bool = False) -> None:
         """After each update: a gap since the last reading is stored and repaired."""
+        if self._asking:
+            return  # the statistics will tell where the gap begins
         now_seen = self.coordinator.data.reading.time
         state = _state(self.coordinator)
         seen = dt_util.parse_datetime(str(state.get("seen")))
         if seen is not None and seen.tzinfo is None:
             seen = None
+        if seen is None and starting:
+            # Nothing in the store (lost, or this version's first start): the end
+            # of the sensors' statistics is where the readings stopped.
+            self._asking = True
+            self.entry.async_create_background_task(
+                self.hass,
+                self._async_seen_from_statistics(),
+                f"{DOMAIN} backfill {self.coordinator.sn} statistics",
+            )
+            return
         found = False
         if seen is not None and now_seen > seen:
             least = 2 * self.coordinator.interval
@@ -340,6 +354,25 @@ class _Watcher:
             self.coordinator.storage.async_schedule_save()
         if found or (starting and _stored_gaps(self.coordinator)):
             self._async_start()
+
+    async def _async_seen_from_statistics(self) -> None:
+        """Where the record ends: after the newest hourly row of the energy
+        statistics (none: new sensors, whose record starts now)."""
+        ids = {t.entity_id for t in _targets(self.hass, self.coordinator)}
+        last = None
+        if ids:
+            last = await get_instance(self.hass).async_add_executor_job(
+                _last_recorded_hour, self.hass, ids
+            )
+        seen = self.coordinator.data.reading.time if last is None else last + HOUR
+        LOGGER.debug(
+            "Meter %s: nothing stored; the record ends at %s",
+            self.coordinator.sn,
+            format_local_time(seen),
+        )
+        _state(self.coordinator).setdefault("seen", seen.isoformat())
+        self._asking = False
+        self.async_check(starting=True)
 
     @callback
     def async_stop(self) -> None:
@@ -660,6 +693,18 @@ def _targets(
             continue
         targets.append(_Target(entry.entity_id, keys_of))
     return targets
+
+
+def _last_recorded_hour(hass: HomeAssistant, ids: set[str]) -> datetime | None:
+    """Start of the newest hourly row of any of the statistics `ids`."""
+    starts = [
+        row["start"]
+        for statistic_id in ids
+        for row in get_last_statistics(hass, 1, statistic_id, False, {"sum"}).get(
+            statistic_id, []
+        )
+    ]
+    return datetime.fromtimestamp(max(starts), UTC) if starts else None
 
 
 def _compiled_until(hass: HomeAssistant) -> datetime | None:
