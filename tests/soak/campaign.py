@@ -23,7 +23,7 @@ from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.statistics import statistics_during_period
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     device_registry as dr,
@@ -511,6 +511,14 @@ class Campaign:
             outcome = "ok"
         except HomeAssistantError as err:  # ServiceValidationError too
             outcome = err.translation_key or type(err).__name__
+            self.check(
+                "no secret in an action's error",
+                not any(
+                    s in f"{err} {err.translation_placeholders}"
+                    for s in self.cloud.secrets
+                ),
+                service,
+            )
             _note(f"action {service} {data}: {err.translation_placeholders}")
         await self.settle()
         if service == "fetch_analytics":
@@ -608,6 +616,13 @@ class Campaign:
             self._check_meter(sn, now)
         self._check_expectations(now)
         logins = self.hass.states.get(self.logins_entity)
+        self._check_new_state(self.logins_entity, logins)
+        if not self._expect:  # recovered from every fault (or none active)
+            self.check(
+                "entry loaded once recovered",
+                self.entry.state is ConfigEntryState.LOADED,
+                str(self.entry.state),
+            )
         if logins is not None and logins.state not in GONE:
             self._check_usage(
                 self.logins_entity,
@@ -737,11 +752,11 @@ class Campaign:
             )
         rows = self.truth.rows(sn, to_minute(reading)) if reading else None
         totals: dict[int, float] = {}
+        for entity_id in (self.last_reading[sn], self.connection[sn]):
+            self._check_new_state(entity_id, states.get(entity_id))
         for item in self.specs[sn]:
             state = states.get(item.entity_id)
-            if state is not None and state is not self._seen_states.get(item.entity_id):
-                self._seen_states[item.entity_id] = state
-                self._check_secrets_in_state(item.entity_id, state.attributes)
+            self._check_new_state(item.entity_id, state)
             if state is None or state.state in GONE:
                 continue
             value = float(state.state)
@@ -956,10 +971,14 @@ class Campaign:
                     f"{item.entity_id}: {state}",
                 )
 
-    def _check_secrets_in_state(self, entity_id: str, attributes: Any) -> None:
-        text = json.dumps(dict(attributes), default=str)
+    def _check_new_state(self, entity_id: str, state: State | None) -> None:
+        """No secret in a state (value or attributes) not seen before."""
+        if state is None or state is self._seen_states.get(entity_id):
+            return
+        self._seen_states[entity_id] = state
+        text = json.dumps([state.state, dict(state.attributes)], default=str)
         self.check(
-            "no secret in state attributes",
+            "no secret in states",
             not any(s in text for s in self.cloud.secrets),
             entity_id,
         )
