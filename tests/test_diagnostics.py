@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN
@@ -41,6 +42,8 @@ def assert_no_secret(dump: Any, entry: MockConfigEntry, tokens: list[str]) -> No
             assert value not in (ACCOUNT_ID, str(ACCOUNT_ID)), "account id leaked"
 
     walk(dump)
+    alone = re.compile(rf"(?<![0-9A-Za-z]){entry.unique_id}(?![0-9A-Za-z])")
+    assert not alone.search(text), "account id leaked"
 
 
 async def test_entry_diagnostics(
@@ -84,3 +87,27 @@ async def test_device_diagnostics(
     dump = await get_diagnostics_for_device(hass, hass_client, init_integration, device)
     assert_no_secret(dump, init_integration, [init_integration.data[CONF_TOKEN]])
     assert [m["name"] for m in dump["meters"]] == ["House"]
+
+
+async def test_a_short_account_id_leaves_times_and_numbers_intact(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Account ids can be short numbers: only where one stands alone is it cut."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id="2",
+        data=mock_config_entry.data,
+        options=mock_config_entry.options,
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    dump = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert_no_secret(dump, entry, [entry.data[CONF_TOKEN]])
+    house = next(m for m in dump["meters"] if m["name"] == "House")
+    reading = entry.runtime_data.coordinators[SN3].data.reading
+    assert house["reading"]["local_time"] == reading.local_time  # digits intact
+    assert "2026" in json.dumps(dump)

@@ -84,10 +84,14 @@ def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:
             entry.data.get(CONF_TOKEN),
             entry.runtime_data.account.client.token,
             entry.data.get(CONF_USERNAME),
-            entry.unique_id,
         )
         if v
     ]
+    # The account id is a short number: only where it stands alone, so that
+    # times and counters that contain its digits stay intact.
+    account = re.compile(
+        rf"(?<![0-9A-Za-z]){re.escape(entry.unique_id or '')}(?![0-9A-Za-z])"
+    )
     pattern = re.compile(
         "|".join(re.escape(s) for s in sorted(sns, key=len, reverse=True))
     )
@@ -100,6 +104,8 @@ def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str):
             for secret in secrets:
                 value = value.replace(secret, "**REDACTED**")
+            if entry.unique_id:
+                value = account.sub("**REDACTED**", value)
             return (
                 pattern.sub(lambda m: "***" + m.group()[-4:], value) if sns else value
             )
