@@ -77,7 +77,9 @@ async def test_simulated_day(
     with patch.object(IammeterMeterCoordinator, "_accept", timed_accept):
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        # The analyses are fetched in the background: let them finish before
+        # the clock moves (a minute's jump would time their requests out).
+        await hass.async_block_till_done(wait_background_tasks=True)
         coordinators = entry.runtime_data.coordinators.values()
         ages: list[float] = []
         for _ in range(24 * 60):
@@ -89,12 +91,14 @@ async def test_simulated_day(
     await sim.stop()
 
     counts = dict(sorted(Counter(e.endpoint for e in sim.log).items()))
+    not_ok = Counter(f"{e.endpoint}:{e.outcome}" for e in sim.log if e.outcome != "ok")
     worst_hour = max(
         sim.max_in_window(("meterdata", "meterdata2"), sn, timedelta(hours=1))
         for sn in sns
     )
     print(
         f"\n[benchmark] meters={meters:3d} requests={counts} "
+        f"not-ok={dict(not_ok)} "
         f"max/sliding-hour/meter={worst_hour} (quota 12) logins={sim.count('login')} "
         f"quota-refusals={sum(e.outcome == 'quota' for e in sim.log)} "
         f"mean-age={sum(ages) / len(ages) / 60:.2f} min "
