@@ -161,7 +161,6 @@ class IammeterAccount:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
-        async_note_success(self.hass, self.storage, "login", self.client.host)
         self.hass.config_entries.async_update_entry(
             self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
         )

@@ -114,6 +114,7 @@ def async_note_counter_reset(
         DOMAIN,
         f"counter_reset_{sn}",
         is_fixable=False,
+        is_persistent=True,  # it stays its day across restarts
         severity=ir.IssueSeverity.WARNING,
         translation_key="counter_reset",
         translation_placeholders={"meter": name, "sn": sn},
