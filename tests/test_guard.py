@@ -99,9 +99,19 @@ def test_falling_pending_values_start_over() -> None:
 def test_export_and_restore() -> None:
     guard = guard_at(1000.0)
     guard.offer(1000.5, T0 + MIN5)
-    guard.offset = 12.0
+    guard.published = 1012.5
     restored = CounterGuard.restore(30_000, guard.export())
     assert (restored.value, restored.time, restored.offset) == (1000.5, T0 + MIN5, 12.0)
+    assert restored.published == 1012.5
+
+
+def test_restore_a_store_of_version_0_1() -> None:
+    """What 0.1 stored (value, time, offset) gives the same published value."""
+    state = {"value": 1000.5, "time": (T0 + MIN5).isoformat(), "offset": 12.0}
+    restored = CounterGuard.restore(30_000, state)
+    assert restored.published == 1012.5
+    assert restored.offer(1000.7, T0 + 2 * MIN5) is Verdict.ACCEPTED
+    assert restored.published == pytest.approx(1012.7)
 
 
 @pytest.mark.parametrize(
@@ -112,3 +122,138 @@ def test_restore_malformed_gives_empty_guard(state: object) -> None:
     restored = CounterGuard.restore(30_000, state)
     assert restored.value is None
     assert restored.offset == 0.0
+
+
+# --- register changes: the series continues by the size of the change --------
+
+
+def test_restored_register_continues_by_the_drop_not_the_last_value() -> None:
+    """Red team: a meter restores an older counter after a power cut."""
+    guard = guard_at(1000.4)
+    for step, value in enumerate((1000.1, 1000.15, 1000.2, 1000.3), start=1):
+        verdict = guard.offer(value, T0 + step * MIN5)
+        assert guard.published == 1000.4 or verdict is Verdict.RESET
+    assert verdict is Verdict.RESET
+    # It counted 0.2 kWh since the drop: exactly that, not +1,000 kWh.
+    assert guard.published == pytest.approx(1000.6)
+    assert guard.offer(1000.5, T0 + 5 * MIN5) is Verdict.ACCEPTED
+    assert guard.published == pytest.approx(1000.8)
+
+
+def test_float_noise_below_the_value_is_no_reset_and_no_rejection() -> None:
+    """Red team: an idle counter comes back as 49.999999 and stays there."""
+    guard = guard_at(50.0)
+    for step in range(1, 20):
+        value = 49.999999 if step % 3 else 50.0  # and wobbles back and forth
+        assert guard.offer(value, T0 + step * MIN5) is Verdict.UNCHANGED
+        assert guard.published == 50.0
+    assert guard.pending == []
+    assert guard.offer(50.2, T0 + 20 * MIN5) is Verdict.ACCEPTED
+    assert guard.published == pytest.approx(50.2)
+
+
+def test_a_drop_just_beyond_the_noise_is_a_register_change() -> None:
+    guard = guard_at(50.0)
+    for step in range(1, 4):
+        guard.offer(50.0 - 0.02, T0 + step * MIN5)
+    assert guard.offer(50.1, T0 + 4 * MIN5) is Verdict.ACCEPTED  # back above: glitch
+    for step in range(5, 9):
+        verdict = guard.offer(49.98, T0 + step * MIN5)
+    assert verdict is Verdict.RESET
+    assert guard.published == pytest.approx(50.1)
+
+
+def test_register_set_higher_continues_without_a_spike() -> None:
+    guard = guard_at(100.0)
+    for step, value in enumerate((5000.0, 5000.1, 5000.2, 5000.3), start=1):
+        verdict = guard.offer(value, T0 + step * MIN5)
+    assert verdict is Verdict.RESET
+    assert guard.published == pytest.approx(100.3)
+
+
+def test_zeros_then_counting_is_a_reset_from_zero() -> None:
+    guard = guard_at(1000.0)
+    for step in range(1, 5):
+        assert guard.offer(0.0, T0 + step * MIN5) is Verdict.REJECTED_ZERO
+    assert guard.offer(0.3, T0 + 5 * MIN5) is Verdict.RESET
+    assert guard.published == pytest.approx(1000.3)
+
+
+# --- counterexamples hypothesis found (tests/test_guard_model.py) -------------
+
+
+def test_published_never_falls_through_float_rounding() -> None:
+    """A register set very high: value + offset lost a hair to rounding."""
+    guard = guard_at(0.0)
+    guard.offer(0.001, T0 + MIN5)
+    shown = [guard.published]
+    for step, value in enumerate((1e7, 1e7, 1e7, 1e7, 1e7 - 1e-9, 1e7), start=2):
+        guard.offer(value, T0 + step * MIN5)
+        shown.append(guard.published)
+    assert shown == sorted(shown)
+    assert guard.published == 0.001
+
+
+def test_a_reading_older_than_the_newest_seen_is_ignored() -> None:
+    guard = guard_at(0.0)
+    assert guard.offer(0.0, T0 + 2 * MIN5) is Verdict.UNCHANGED
+    # Older than the reading seen at +10 min, newer than the last change.
+    assert guard.offer(1.0, T0 + 2 * MIN5 - timedelta(seconds=1)) is Verdict.UNCHANGED
+    assert guard.published == 0.0
+
+
+def test_a_stale_repeat_does_not_tighten_the_growth_limit() -> None:
+    """A repeated old value at a new time: growth is still judged from the
+    last change, so the true value after it is taken."""
+    guard = guard_at(0.0)
+    assert guard.offer(0.0, T0 + timedelta(minutes=26)) is Verdict.UNCHANGED
+    assert guard.offer(0.521, T0 + timedelta(minutes=27)) is Verdict.ACCEPTED
+
+
+def test_true_values_after_a_zero_and_a_plausible_drop_are_not_a_reset() -> None:
+    """A 0, then a value that looked like growth, then the truth: never the
+    truth counted again from 0."""
+    guard = guard_at(0.026)
+    guard.offer(0.0, T0 + timedelta(minutes=26))
+    guard.offer(0.4985, T0 + timedelta(minutes=27))  # plausible: accepted
+    for minute in range(28, 60):
+        guard.offer(1.019, T0 + timedelta(minutes=minute))
+    assert guard.published == pytest.approx(1.019)
+
+
+def test_rounding_before_a_register_change() -> None:
+    """A value rounded up just before a register change is carried over: by
+    at most the cloud's rounding (0.005 kWh), never more."""
+    guard = guard_at(1.426)
+    guard.offer(1.43, T0 + MIN5)  # 1.426 rounded to 2 decimals
+    for step in range(2, 6):
+        guard.offer(1.415, T0 + step * MIN5)  # restored 0.011 lower
+    assert guard.published == pytest.approx(1.43)
+    assert guard.published - 1.426 <= 0.005
+
+
+def test_a_register_set_lower_than_could_be_counted_is_shifted() -> None:
+    """Hypothesis found: 4.021 kWh 8 minutes on is more than 30 kW counts in
+    8 minutes (4.02 kWh): a register set lower, not a reset that counted it."""
+    guard = guard_at(100.0)
+    start = T0 + timedelta(minutes=8)
+    for step in range(4):
+        verdict = guard.offer(4.021 + 0.001 * step, start + step * MIN5)
+    assert verdict is Verdict.RESET
+    assert guard.published == pytest.approx(100.003)
+
+
+def test_a_reset_right_after_a_glitch_that_looked_like_growth() -> None:
+    """Hypothesis found: a glitch taken as growth (0.239), the truth (1.0) a
+    minute later too fast after it, then a reset: what the guard had not yet
+    taken is lost, but nothing is counted twice and nothing falls."""
+    guard = guard_at(0.0)
+    t = T0 + timedelta(minutes=20)
+    assert guard.offer(0.239, t) is Verdict.ACCEPTED
+    assert guard.offer(1.0, t + timedelta(minutes=1)) is Verdict.REJECTED_JUMP
+    shown = []
+    for step in range(2, 7):
+        guard.offer(0.001 * (step - 2), t + step * MIN5)
+        shown.append(guard.published)
+    assert shown == sorted(shown)
+    assert 0.239 <= (guard.published or 0.0) <= 1.004

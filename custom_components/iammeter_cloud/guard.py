@@ -1,9 +1,36 @@
 """The energy guard: energy counters that never fall, never spike, never read 0.
 
-Home Assistant takes any drop of a `total_increasing` sensor as a meter reset and
-counts the next value as new energy, so one transient 0 or lower value from the
-cloud becomes a spike of thousands of kWh in the Energy dashboard. Every counter
-value passes through a `CounterGuard` before an entity shows it.
+Home Assistant takes a drop of a `total_increasing` sensor to below 90 % of its
+last value as a new meter cycle (and counts the whole new value as new energy),
+and a smaller drop as a negative hour. So one transient 0 or lower value from the
+cloud becomes a spike of thousands of kWh, or a negative bar, in the Energy
+dashboard. Every counter value passes through a `CounterGuard` before an entity
+shows it, and what an entity shows is `published`: the meter's register plus an
+`offset`, a series that only grows, and only by energy the meter counted.
+
+The rules, for each new value of a counter:
+- Not newer than the last accepted one: ignored.
+- Within `NOISE_KWH` below the last accepted value: the same value (float noise,
+  the cloud's rounding). Held, never logged; the counter's next growth is counted
+  from the held value (so such a drop, if it was real, loses less than
+  `NOISE_KWH` once).
+- Growth a meter can deliver in the elapsed time (`allowed_growth`): accepted.
+- Anything else (a 0, a drop, an impossible jump) is held and remembered as a
+  candidate for a new register: a meter that restored an older register after a
+  power cut, a reset or replaced meter, a register set higher. Values that go on
+  from it like a counting register (never falling, plausible growth) confirm it;
+  after `RESET_CONFIRMATIONS` of them over at least `RESET_MIN_SPAN` the new
+  register is taken: `offset` moves by the size of the change (the last accepted
+  value minus the candidate's first value), so the published series continues
+  from where it was and grows by what the new register counted since its first
+  value. A new register from 0 (a reset or replaced meter: its first value is
+  below 90 % of the last one, as Home Assistant itself judges a new cycle, and
+  small enough to have been counted since the last accepted value) contributes
+  its whole value, counted from 0. Otherwise (a register restored a little
+  lower, or set higher) the energy of the one interval in which the register
+  changed is not known (the meter was off) and is not invented.
+- A candidate that the register grows through (back at or above the last
+  accepted value) before it is confirmed was a glitch: it is dropped.
 """
 
 from __future__ import annotations
@@ -11,12 +38,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from .const import RESET_CONFIRMATIONS, RESET_MIN_SPAN
 
-# Counters are rounded to 0.01 kWh by the cloud: allow that much beyond physics.
-_ROUNDING_KWH = 0.02
+NOISE_KWH: Final = 0.01
+"""A drop this small is no drop: the cloud sends 2-3 decimals (rounding moves a
+value by up to 0.005 kWh, and two roundings of one counter by up to 0.01) and
+its JSON floats carry noise of about 1e-6. Larger drops are register changes."""
+
+_ROUNDING_KWH: Final = 0.02
+"""Counters are rounded to 0.01 kWh by the cloud: growth may exceed physics by
+two roundings."""
+
+RESET_RATIO: Final = 0.9
+"""Home Assistant's rule for a new meter cycle: a drop to below 90 %."""
+
+_MAX_PENDING: Final = 500
+"""Candidate values kept (for the backfill's hindsight); the first always."""
 
 
 class Verdict(StrEnum):
@@ -28,52 +67,112 @@ class Verdict(StrEnum):
     REJECTED_LOWER = "rejected_lower"
     REJECTED_JUMP = "rejected_jump"
     RESET = "reset"
+    """A new register was confirmed; the published series continues."""
 
 
 @dataclass(slots=True)
 class CounterGuard:
-    """One energy counter: the last accepted value and pending lower readings."""
+    """One energy counter: the last accepted value and a candidate register."""
 
     max_power_w: float
     value: float | None = None
+    """The meter's register as last accepted."""
     time: datetime | None = None
-    offset: float = 0.0
-    """Energy lost to accepted resets; totals add it so they never fall."""
+    """When the register was accepted at `value` (growth is measured from it)."""
+    seen: datetime | None = None
+    """The newest reading that still showed `value` (or a hair below)."""
+    published: float | None = None
+    """The value entities show: never falling, energy conserved. Kept, not
+    derived, so that float rounding can never make it fall."""
     pending: list[tuple[datetime, float]] = field(default_factory=list)
+    """Values of a candidate new register (time, value), oldest first."""
+
+    @property
+    def offset(self) -> float:
+        """What `published` adds to `value`: the accepted register changes."""
+        if self.value is None or self.published is None:
+            return 0.0
+        return self.published - self.value
 
     def offer(self, value: float, time: datetime) -> Verdict:
-        """Accept `value` read at `time`, or reject it; never both."""
+        """Judge `value` read at `time`: accept, hold, or take a new register."""
         last, since = self.value, self.time
         if last is None or since is None:
+            self.published = value
             return self._accept(value, time)
-        if time <= since:
+        if time <= (self.seen or since):
+            return Verdict.UNCHANGED  # not newer: a duplicate or out of order
+        change = value - last
+        if -NOISE_KWH <= change <= allowed_growth(self.max_power_w, time - since):
+            self.pending.clear()
+            if change > 0:
+                self.published = (self.published or 0.0) + change
+                return self._accept(value, time)
+            self.seen = time  # the register still read `last` then
             return Verdict.UNCHANGED
-        if value >= last:
-            self.pending.clear()
-            if value - last > allowed_growth(self.max_power_w, time - since):
-                return Verdict.REJECTED_JUMP
-            return self._accept(value, time) if value > last else Verdict.UNCHANGED
-        # Lower than accepted: a glitch, unless it persists as a new counter.
-        if self.pending and (
-            value < self.pending[-1][1] or time <= self.pending[-1][0]
-        ):
-            self.pending.clear()
-        self.pending.append((time, value))
-        # Zeros alone never make a reset: the new counter must have started to count.
-        first = self.pending[0][0]
-        if (
-            value > 0
-            and len(self.pending) >= RESET_CONFIRMATIONS
-            and time - first >= RESET_MIN_SPAN
-        ):
-            self.offset += last
-            self.pending.clear()
-            self._accept(value, time)
-            return Verdict.RESET
+        self._add_candidate(value, time, last)
+        if self._confirmed():
+            return self._take_register(time, last)
+        if change > 0:
+            return Verdict.REJECTED_JUMP
         return Verdict.REJECTED_ZERO if value == 0 else Verdict.REJECTED_LOWER
 
+    def _add_candidate(self, value: float, time: datetime, last: float) -> None:
+        """Go on with the candidate register, or start a new one at `value`.
+
+        A candidate goes on while it counts like a register (never falling,
+        plausible growth) on one side of the accepted value: a lower register
+        that grows past it was a glitch.
+        """
+        if self.pending:
+            (first, start), (then, before) = self.pending[0], self.pending[-1]
+            growth = allowed_growth(self.max_power_w, time - first)
+            if time == then:
+                return  # a duplicate
+            if (
+                time > then
+                and (start < last) == (value < last)
+                and value >= before - NOISE_KWH
+                and value - start <= growth
+            ):
+                self.pending.append((time, max(value, before)))
+                if len(self.pending) > _MAX_PENDING:
+                    del self.pending[1]
+                return
+        # Falling, implausible, or older than its newest value (the backfill
+        # replays the history before it): a new candidate starts here.
+        self.pending[:] = [(time, value)]
+
+    def _confirmed(self) -> bool:
+        """Enough values over enough time, and the register has left 0."""
+        (first, _), (newest, value) = self.pending[0], self.pending[-1]
+        return (
+            value > 0
+            and len(self.pending) >= RESET_CONFIRMATIONS
+            and newest - first >= RESET_MIN_SPAN
+        )
+
+    def _take_register(self, time: datetime, last: float) -> Verdict:
+        (began, start), newest = self.pending[0], self.pending[-1][1]
+        seen = self.seen or self.time or began
+        if start < RESET_RATIO * last and start <= allowed_growth(
+            self.max_power_w, began - seen
+        ):
+            start = 0.0  # a new register from 0: all it shows was counted since
+        self.published = (self.published or 0.0) + max(0.0, newest - start)
+        self.pending.clear()
+        self._accept(newest, time)  # `value`, or a hair above it (noise)
+        return Verdict.RESET
+
+    def not_after(self, moment: datetime) -> None:
+        """Bring times beyond `moment` (a clock that ran ahead) back to it."""
+        if self.time is not None and self.time > moment:
+            self.time = moment
+        if self.seen is not None and self.seen > moment:
+            self.seen = moment
+
     def _accept(self, value: float, time: datetime) -> Verdict:
-        self.value, self.time = value, time
+        self.value, self.time, self.seen = value, time, time
         return Verdict.ACCEPTED
 
     def export(self) -> dict[str, Any]:
@@ -81,7 +180,8 @@ class CounterGuard:
         return {
             "value": self.value,
             "time": None if self.time is None else self.time.isoformat(),
-            "offset": self.offset,
+            "offset": self.offset,  # what versions before 0.2 read
+            "published": self.published,
         }
 
     @classmethod
@@ -91,13 +191,19 @@ class CounterGuard:
         if not isinstance(data, dict):
             return guard
         value, time, offset = data.get("value"), data.get("time"), data.get("offset")
+        published = data.get("published")
+        if not isinstance(value, int | float) or not isinstance(time, str):
+            return guard
         try:
-            if isinstance(value, int | float) and isinstance(time, str):
-                guard.value, guard.time = float(value), datetime.fromisoformat(time)
-            if isinstance(offset, int | float):
-                guard.offset = float(offset)
+            guard.value, guard.time = float(value), datetime.fromisoformat(time)
+            guard.seen = guard.time
         except ValueError:
             return cls(max_power_w)
+        guard.published = guard.value
+        if isinstance(published, int | float) and published >= guard.value:
+            guard.published = float(published)
+        elif isinstance(offset, int | float):
+            guard.published = guard.value + float(offset)
         return guard
 
 
