@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 import logging
+from pathlib import Path
+import socket
+import ssl
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.typedefs import Handler
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 import pytest
 from yarl import URL
 
 from custom_components.iammeter_cloud.api import (
+    TOKEN_REFUSED_MESSAGES,
     IammeterApiError,
     IammeterAuthError,
     IammeterCloud,
@@ -28,7 +37,16 @@ from custom_components.iammeter_cloud.api import (
     Outage,
     PhaseValues,
 )
-from tests.simulator import CloudSimulator, SimMeter, fmt_time, to_minute
+from custom_components.iammeter_cloud.api.client import _redirect, is_token_refusal
+from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
+from tests.simulator import (
+    CloudSimulator,
+    FrontRequest,
+    RedirectFront,
+    SimMeter,
+    fmt_time,
+    to_minute,
+)
 
 T0 = datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC)  # 12:00:30 in Warsaw
 TODAY, YESTERDAY = date(2026, 11, 20), date(2026, 11, 19)  # local dates
@@ -208,6 +226,17 @@ async def test_expired_token_is_an_auth_error(env: Env) -> None:
     assert env.sim.log[-1].status == 401
     env.secrets.add((await env.client.login(USER, PASSWORD)).token)
     assert len((await env.client.latest(SN1)).phases) == 1
+
+
+async def test_a_refusal_that_quotes_the_token_does_not_leak_it(env: Env) -> None:
+    """A hostile or careless server may echo the token in its message."""
+    token = env.client.token
+    assert token
+    env.sim.faults.set("unsuccessful", "meterdata2", message=f"bad request {token}")
+    with pytest.raises(IammeterApiError) as err:
+        await env.client.latest(SN1)
+    assert token not in str(err.value)
+    assert "bad request" in str(err.value)
 
 
 # --- readings -----------------------------------------------------------------
@@ -535,17 +564,15 @@ async def test_answers_the_simulator_never_gives(
     assert type(info.value) is error
     if error is IammeterQuotaError:
         assert isinstance(info.value, IammeterQuotaError)
-        assert (info.value.by_server, info.value.retry_at) == (
-            True,
-            T0 + timedelta(hours=1),
-        )
+        # HTTP 429 without Retry-After: the window; a first empty answer: a moment.
+        wait = timedelta(hours=1) if status == 429 else EMPTY_RETRY["meterdata"]
+        assert (info.value.by_server, info.value.retry_at) == (True, T0 + wait)
         assert client.ledger.remaining("meterdata", SN1, T0) == 0
 
 
 @pytest.mark.parametrize(
     ("name", "window"),
     [
-        ("latest", timedelta(hours=1)),
         ("history", timedelta(days=1)),
         ("power", timedelta(days=1)),
     ],
@@ -568,6 +595,97 @@ async def test_empty_body_blocks_the_bucket_until_the_window_passed(
     assert len(env.sim.log) == sent + 1
 
 
+async def test_a_first_empty_reading_answer_is_tried_again_in_a_moment(
+    env: Env,
+) -> None:
+    """Issue 10: one empty answer blocked the meter for an hour. It may be a
+    one-off: the next call may go a few minutes later, and it reads."""
+    env.sim.faults.set("empty_body", "meterdata2", count=1)
+    err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    retry = EMPTY_RETRY["meterdata"]
+    assert (err.by_server, err.retry_at) == (True, T0 + retry)
+    env.clock.advance(retry - timedelta(seconds=1))
+    err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    assert err.by_server is False
+    env.clock.advance(timedelta(seconds=1))
+    assert (await env.client.latest(SN1)).phases
+    # After an answer, the next empty one is again a first one.
+    env.sim.faults.set("empty_body", "meterdata2", count=1)
+    err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    assert err.retry_at == env.clock.now + retry
+
+
+async def test_a_second_empty_answer_in_a_row_waits_for_the_window(env: Env) -> None:
+    """Another client took the quota: the window is full until an hour after the
+    first empty answer (every request it counted came before that one)."""
+    env.sim.faults.set("empty_body", "meterdata2", count=2)
+    first = env.clock.now
+    await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    env.clock.advance(EMPTY_RETRY["meterdata"])
+    err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    assert (err.by_server, err.retry_at) == (True, first + timedelta(hours=1))
+    sent = env.sim.count("meterdata2", SN1)
+    env.clock.advance(first + timedelta(hours=1) - env.clock.now - timedelta(seconds=1))
+    await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    assert env.sim.count("meterdata2", SN1) == sent
+    env.clock.advance(timedelta(seconds=1))
+    assert (await env.client.latest(SN1)).phases
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [
+        ("120", timedelta(minutes=2)),
+        ("0", timedelta(minutes=1)),  # bounded: at least a minute
+        ("86400", timedelta(hours=1)),  # ... and at most an hour
+        ("Fri, 20 Nov 2026 11:05:30 GMT", timedelta(minutes=5)),  # an HTTP date
+        ("soon", timedelta(hours=1)),  # unreadable: as without Retry-After
+        ("\u00b2", timedelta(hours=1)),  # a digit, but not an ASCII one
+    ],
+)
+async def test_http_429_honours_retry_after(
+    env: Env, retry_after: str, wait: timedelta
+) -> None:
+    env.sim.faults.set("http_429", "meterdata2", count=1, retry_after=retry_after)
+    err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    assert (err.by_server, err.retry_at) == (True, T0 + wait)
+    assert env.sim.log[-1].status == 429
+    # The refused request counts in the ledger; nothing is sent until then.
+    assert env.client.ledger.used("meterdata", SN1, T0, timedelta(hours=1)) == 1
+    env.clock.advance(wait - timedelta(seconds=1))
+    err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
+    assert err.by_server is False
+    assert env.sim.count("meterdata2", SN1) == 1
+    env.clock.advance(timedelta(seconds=1))
+    assert (await env.client.latest(SN1)).phases
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["token invalid", "Invalid token.", "TOKEN EXPIRED", "The token has expired"],
+)
+async def test_a_token_refused_in_an_http_200_answer_is_an_auth_error(
+    env: Env, message: str
+) -> None:
+    env.sim.faults.set("token_invalid_200", message=message)
+    env.sim.expire_tokens()
+    err = await env.fails(IammeterAuthError, env.client.latest(SN1))
+    assert env.sim.log[-1].status == 200
+    assert err.endpoint == "meterdata2"
+    # A login's own refusal stays "user name or password refused".
+    env.sim.faults.set("unsuccessful", "login", message="Invalid token")
+    err = await env.fails(IammeterAuthError, env.client.login(USER, PASSWORD))
+    assert "password refused" in str(err)
+
+
+def test_the_token_refusals_are_matched_case_insensitively() -> None:
+    assert all(m == m.lower() for m in TOKEN_REFUSED_MESSAGES)
+    assert is_token_refusal("Invalid  Token.")
+    assert is_token_refusal("Token Expired, please log in")
+    assert not is_token_refusal("Meter not found")
+    assert not is_token_refusal("tokens: invalid parameter")
+
+
 async def test_empty_body_blocks_one_meter_both_endpoints(env: Env) -> None:
     env.sim.faults.set("empty_body", "meterdata2", count=1)
     await env.fails(IammeterQuotaError, env.client.latest(SN1))
@@ -585,7 +703,7 @@ async def test_the_servers_own_quota_is_a_quota_error(env: Env) -> None:
     fresh = env.new_client()
     err = await env.fails(IammeterQuotaError, fresh.latest(SN1))
     assert err.by_server is True
-    assert err.retry_at == env.clock.now + timedelta(hours=1)
+    assert err.retry_at == env.clock.now + EMPTY_RETRY["meterdata"]
     assert (env.sim.log[-1].outcome, env.sim.log[-1].status) == ("quota", 200)
     err = await env.fails(IammeterQuotaError, env.client.latest(SN1))
     assert err.by_server is False
@@ -658,3 +776,364 @@ async def test_an_api_url_with_the_api_path_reaches_the_simulator(env: Env) -> N
     client = env.new_client(api_url=f"{env.sim.base_url}/api/v1/")
     assert (await client.latest(SN1)).phases == (phase(env.expected_rows(SN1)[0]),)
     assert env.seen[-1].url.path == f"/api/v1/site/meterdata2/{SN1}"
+
+
+# --- the real cloud's shapes (what the vendor's own clients read) ------------------
+
+
+@pytest.mark.parametrize("extra", [1, 2, 4])
+@pytest.mark.parametrize("sn", [SN1, SN3])
+async def test_extra_row_values_are_ignored(env: Env, sn: str, extra: int) -> None:
+    """7-, 8- and 10-value meterdata2 rows (frequency, reactive power...)."""
+    env.sim.shapes.extra_values = extra
+    reading = await env.client.latest(sn)
+    assert reading.phases == tuple(phase(r) for r in env.expected_rows(sn))
+    points = await env.client.history(sn, TODAY, TODAY)
+    assert points[-1] == reading
+    rows = env.meter(sn).readings(to_minute(points[0].time))
+    assert points[0].phases == tuple(phase(r.row6()) for r in rows)
+
+
+async def test_the_vendors_seven_value_meterdata_row_has_a_power_factor(
+    env: Env,
+) -> None:
+    env.sim.shapes.extra_values = 2  # + frequency, power factor
+    reading = await env.client.latest_v1(SN3)
+    five, six = env.expected_rows(SN3, five=True), env.expected_rows(SN3)
+    assert reading.phases == tuple(
+        replace(phase(r, pf=False), power_factor=s[3])
+        for r, s in zip(five, six, strict=True)
+    )
+    env.sim.shapes.extra_values = 1  # + frequency: no power factor
+    env.clock.advance(timedelta(minutes=1))
+    reading = await env.client.latest_v1(SN3)
+    five = env.expected_rows(SN3, five=True)
+    assert reading.phases == tuple(phase(r, pf=False) for r in five)
+
+
+@pytest.mark.parametrize(
+    ("nulls", "rows"),
+    [
+        ({"power_factor"}, None),
+        ({"voltage", "current", "power"}, None),
+        ({"energy_import"}, {1}),
+        ({"energy_export", "extra"}, {0, 2}),
+        ({"voltage", "current", "power", "power_factor", "energy_import"}, None),
+    ],
+)
+async def test_null_values_are_unknown(
+    env: Env, nulls: set[str], rows: set[int] | None
+) -> None:
+    env.sim.shapes.nulls = frozenset(nulls)
+    env.sim.shapes.null_rows = None if rows is None else frozenset(rows)
+    env.sim.shapes.extra_values = 2
+    reading = await env.client.latest(SN3)
+    for index, (values, row) in enumerate(
+        zip(reading.phases, env.expected_rows(SN3), strict=True)
+    ):
+        expected = phase(row)
+        if rows is None or index in rows:
+            expected = replace(expected, **dict.fromkeys(nulls - {"extra"}))
+        assert values == expected
+    minute = to_minute(reading.time)
+    assert env.sim.nulled[(SN3, minute)] == {
+        (index, name)
+        for index in (rows if rows is not None else range(3))
+        for name in nulls - {"extra"}
+    }
+    assert (reading.power is None) == ("power" in nulls)
+    assert (reading.energy_import is None) == ("energy_import" in nulls)
+    (point,) = await env.client.history(SN3, TODAY, TODAY, interval=3600 * 24)
+    assert point.phases[0].power_factor is None or "power_factor" not in nulls
+
+
+async def test_site_list_with_bad_items_keeps_the_good_ones(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.sim.shapes.sitelist_bad_items = True
+    assert await env.client.meters() == [
+        Meter(SN1, "Garage", "Home"),
+        Meter(SN3, "House", "Home"),
+    ]
+    assert "skipped" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("shape", "account_id"),
+    [
+        ("int", 1001),
+        ("numeric_string", 1001),
+        ("text", "acct-1001"),
+        ("missing", None),
+        ("null", None),
+    ],
+)
+async def test_login_whatever_the_account_id(
+    env: Env, shape: str, account_id: int | str | None
+) -> None:
+    env.sim.shapes.login_id = shape
+    result = await env.client.login(USER, PASSWORD)
+    env.secrets.add(result.token)
+    assert result.account_id == account_id
+    assert type(result.account_id) is type(account_id)
+    assert len((await env.client.latest(SN3)).phases) == 3
+
+
+# --- redirects ----------------------------------------------------------------------
+
+
+@dataclass
+class Redirected:
+    """A redirecting front on 127.0.0.1 before the simulator."""
+
+    front: RedirectFront
+    env: Env
+
+    def client(self, url: str | None = None) -> IammeterCloud:
+        return self.env.new_client(api_url=url or self.front.base_url)
+
+
+@pytest.fixture
+async def redirected(env: Env) -> AsyncIterator[Redirected]:
+    """A front that redirects to the simulator at `localhost` (another host)."""
+    port = URL(env.sim.base_url).port
+    front = RedirectFront(f"http://localhost:{port}")
+    await front.start()
+    try:
+        yield Redirected(front, env)
+    finally:
+        await front.stop()
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("http://localhost:{port}", "another host"),  # 127.0.0.1 is not localhost
+        ("http://127.0.0.1:{port}", "another port"),
+        ("http://127.0.0.1.nip.io:{port}", "another host"),
+        ("https://127.0.0.1:{port}", "another port"),
+        ("http://user:pw@127.0.0.1:{front}", "credentials"),
+        ("ftp://127.0.0.1:{front}", "another scheme"),
+    ],
+)
+async def test_a_redirect_off_the_server_is_not_followed(
+    redirected: Redirected, target: str, why: str
+) -> None:
+    env = redirected.env
+    sim_port = URL(env.sim.base_url).port
+    front_port = URL(redirected.front.base_url).port
+    redirected.front.target = target.format(port=sim_port, front=front_port)
+    client = redirected.client()
+    seen = len(env.seen)
+    err = await env.fails(IammeterConnectionError, client.latest(SN1))
+    assert why in str(err)
+    assert "not followed" in str(err)
+    assert "localhost" not in str(err)
+    assert len(env.seen) == seen  # the token never reached the other server
+    assert len(redirected.front.seen) == 1
+    await env.fails(IammeterConnectionError, client.login(USER, PASSWORD))
+    assert len(env.seen) == seen
+    assert redirected.front.seen[-1] == FrontRequest(
+        "POST", "/api/v1/user/login", False
+    )
+
+
+async def test_a_redirect_loop_ends(redirected: Redirected) -> None:
+    front = redirected.front
+    front.target = front.base_url
+    err = await redirected.env.fails(
+        IammeterConnectionError, redirected.client().latest(SN1)
+    )
+    assert str(err) == "meterdata2: more than 3 redirects"
+    assert len(front.seen) == 4
+
+
+async def test_a_redirect_without_a_location_is_an_error(
+    redirected: Redirected,
+) -> None:
+    @web.middleware
+    async def no_location(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return web.Response(status=301)
+
+    front = RedirectFront("http://127.0.0.1")
+    front.app.middlewares.append(no_location)
+    await front.start()
+    try:
+        client = redirected.client(front.base_url)
+        err = await redirected.env.fails(IammeterConnectionError, client.latest(SN1))
+    finally:
+        await front.stop()
+    assert str(err) == "meterdata2: HTTP 301"
+
+
+@pytest.mark.parametrize(
+    ("current", "location", "target"),
+    [
+        ("http://h/api/v1/x", "https://h/api/v1/x", "https://h/api/v1/x"),
+        ("http://h:8080/a", "https://h/a?b=1", "https://h/a?b=1"),
+        ("http://h:8080/a", "https://h:443/a", "https://h:443/a"),
+        ("http://h:8080/a", "https://h:8080/a", "https://h:8080/a"),
+        ("http://H.example/a", "http://h.EXAMPLE/b#frag", "http://h.example/b"),
+        ("https://h/a/b", "../c?d=1", "https://h/c?d=1"),
+        ("https://h/a", "/iam/api/v1/a", "https://h/iam/api/v1/a"),
+        ("http://h/a", "//h/b", "http://h/b"),
+    ],
+)
+def test_redirects_followed(current: str, location: str, target: str) -> None:
+    assert str(_redirect("e", URL(current), location)) == str(URL(target))
+
+
+@pytest.mark.parametrize(
+    ("current", "location", "why"),
+    [
+        ("http://h/a", "http://g/a", "another host"),
+        ("http://h/a", "//evil.example/a", "another host"),
+        ("http://127.0.0.1:80/a", "http://localhost/a", "another host"),
+        ("https://h/a", "http://h/a", "from https to another scheme"),
+        ("http://h/a", "http://h:8080/a", "another port"),
+        ("http://h:8080/a", "https://h:8443/a", "another port"),
+        ("https://h/a", "https://h:8443/a", "another port"),
+        ("http://h/a", "http://u:p@h/a", "credentials"),
+        ("http://h/a", "file:///etc/passwd", "another host"),
+        ("http://h/a", "http://[::1", "invalid address"),
+    ],
+)
+def test_redirects_refused(current: str, location: str, why: str) -> None:
+    with pytest.raises(IammeterConnectionError) as info:
+        _redirect("e", URL(current), location)
+    assert why in str(info.value)
+    assert "p@" not in str(info.value)
+
+
+CLOUD = "cloud.test"
+
+
+class PortMap(AbstractResolver):
+    """`cloud.test` is 127.0.0.1, where two servers stand in for ports 80 and 443."""
+
+    def __init__(self, ports: dict[int, int]) -> None:
+        self.ports = ports
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host != CLOUD or port not in self.ports:
+            raise OSError(f"no address for {host}:{port}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=self.ports[port],
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+def tls_contexts(directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a self-signed certificate for `cloud.test`, and a
+    client context that trusts it (and checks the host name)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLOUD)])
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))  # the clock may be
+        .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))  # frozen in tests
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(CLOUD)]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(public), False
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    return server, ssl.create_default_context(cafile=str(cert_file))
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_custom_url_over_http_that_redirects_to_https_works(
+    socket_enabled: None, tmp_path: Path, status: int
+) -> None:
+    """`http://cloud.test` (port 80) redirects to `https://cloud.test` (443): the
+    front and the simulator on 127.0.0.1, ports mapped by the resolver."""
+    server_tls, client_tls = tls_contexts(tmp_path)
+    clock = Clock()
+    sim = CloudSimulator.demo(clock)
+    front = RedirectFront(f"https://{CLOUD}", status)
+    await sim.start(ssl_context=server_tls)
+    await front.start()
+    ports = {80: URL(front.base_url).port, 443: URL(sim.base_url).port}
+    try:
+        connector = aiohttp.TCPConnector(
+            resolver=PortMap({k: v for k, v in ports.items() if v}), ssl=client_tls
+        )
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = IammeterCloud(session, api_url=f"http://{CLOUD}", clock=clock)
+            if status == 303:  # "see other": a GET, which logs nobody in
+                err = await _raises(
+                    IammeterConnectionError, client.login(USER, PASSWORD)
+                )
+                assert str(err) == "login: HTTP 405"
+                client.token = sim.issue_token(USER)
+            else:  # the login's body went along
+                assert (await client.login(USER, PASSWORD)).account_id == 1001
+            reading = await client.latest(SN3)
+            points = await client.history(SN1, TODAY, TODAY)
+    finally:
+        await front.stop()
+        await sim.stop()
+    assert len(reading.phases) == 3
+    assert points[0].time == datetime(2026, 11, 19, 23, 0, tzinfo=UTC)
+    assert [(r.method, r.path_qs.split("?")[0]) for r in front.seen] == [
+        ("POST", "/api/v1/user/login"),
+        ("GET", f"/api/v1/site/meterdata2/{SN3}"),
+        ("GET", f"/api/v1/site/meterdatalist2/{SN1}"),
+    ]
+    assert front.seen[-1].path_qs.endswith(
+        "?startTime=2026-11-20&endTime=2026-11-20&interval=300"
+    )
+    outcomes = [(e.endpoint, e.outcome) for e in sim.log]
+    assert outcomes[1:] == [("meterdata2", "ok"), ("meterdatalist2", "ok")]
+    assert outcomes[0] == (
+        ("login", "method_not_allowed") if status == 303 else ("login", "ok")
+    )
+
+
+async def _raises[E: BaseException](kind: type[E], call: Awaitable[Any]) -> E:
+    with pytest.raises(kind) as info:
+        await call
+    return info.value

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 import json
 from typing import Any
 
 import aiohttp
+from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.iammeter_cloud.api import (
@@ -17,6 +19,7 @@ from custom_components.iammeter_cloud.api import (
     IammeterQuotaError,
     QuotaLedger,
 )
+from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
 from tests.simulator import CloudSimulator
 
 T0 = datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC)
@@ -332,3 +335,161 @@ async def test_a_day_of_polling_every_four_minutes_stays_within_quota(
     assert set(refused) == {T0 + h * HOUR for h in range(1, 25)}
     assert [e.outcome for e in sim.log].count("ok") == len(sim.log)
     assert all(e.status == 200 for e in sim.log)
+
+
+# --- issue 10: empty answers, Retry-After, a manual refresh's share -------------
+
+FIVE = timedelta(minutes=5)
+GAP = timedelta(minutes=13)
+
+
+def test_a_first_empty_answer_blocks_a_moment_and_a_second_the_window() -> None:
+    ledger = QuotaLedger()
+    assert take(ledger, "meterdata", SN1, T0) is None
+    retry = EMPTY_RETRY["meterdata"]
+    assert ledger.mark_empty("meterdata", SN1, T0) == T0 + retry
+    assert take(ledger, "meterdata", SN1, T0 + retry - MINUTE) == T0 + retry
+    assert take(ledger, "meterdata", SN1, T0 + retry) is None
+    # A second in a row: an hour after the first (not after the second).
+    assert ledger.mark_empty("meterdata", SN1, T0 + retry) == T0 + HOUR
+    assert take(ledger, "meterdata", SN1, T0 + HOUR - MINUTE) == T0 + HOUR
+    # An answer ends the run: the next empty one is a first one again.
+    ledger.answered("meterdata", SN1)
+    later = T0 + 2 * HOUR
+    assert ledger.mark_empty("meterdata", SN1, later) == later + retry
+    # So is one more than a window after the first of a run.
+    assert ledger.mark_empty("meterdata", SN1, later + HOUR) == later + HOUR + retry
+
+
+def test_a_first_empty_answer_waits_for_the_budget_if_that_is_later() -> None:
+    ledger = QuotaLedger()
+    for i in range(12):
+        assert take(ledger, "meterdata", SN1, T0 + i * FIVE) is None
+    now = T0 + 55 * MINUTE
+    assert ledger.mark_empty("meterdata", SN1, now) == T0 + HOUR
+
+
+@pytest.mark.parametrize("bucket", ["login", "power_analysis", "history"])
+def test_other_buckets_wait_for_the_window_at_the_first_empty_answer(
+    bucket: str,
+) -> None:
+    ledger = QuotaLedger()
+    window = min(b.window for b in BUDGETS[bucket])
+    assert ledger.mark_empty(bucket, SN1, T0) == T0 + window
+
+
+def test_block_until_holds_requests_and_keeps_the_budget() -> None:
+    ledger = QuotaLedger()
+    assert take(ledger, "meterdata", SN1, T0) is None
+    until = T0 + 2 * MINUTE
+    assert ledger.block_until("meterdata", SN1, T0, until) == until
+    assert take(ledger, "meterdata", SN1, until - timedelta(seconds=1)) == until
+    assert take(ledger, "meterdata", SN1, until) is None
+    assert ledger.used("meterdata", SN1, until, HOUR) == 2
+    # A shorter pause never shortens a longer one.
+    ledger.block_until("meterdata", SN1, until, until + HOUR)
+    assert ledger.block_until("meterdata", SN1, until, until + MINUTE) == until + HOUR
+
+
+def spare(
+    ledger: QuotaLedger, now: datetime, every: timedelta, due: datetime
+) -> datetime:
+    return ledger.spare_from(
+        "meterdata", SN1, now, every=every, next_due=due, max_gap=GAP
+    )
+
+
+def test_a_refresh_right_after_setup_at_five_minutes() -> None:
+    """The schedule needs all 12 calls an hour: one refresh delays one update
+    by 5 minutes (still fresh); a second would leave a 15-minute gap."""
+    ledger = QuotaLedger()
+    assert take(ledger, "meterdata", SN1, T0) is None  # setup
+    assert spare(ledger, T0, FIVE, T0 + FIVE) == T0
+    assert take(ledger, "meterdata", SN1, T0) is None  # the refresh
+    # The next one fits once both have left the window (the updates ran).
+    assert spare(ledger, T0, FIVE, T0 + FIVE) == T0 + HOUR
+
+
+def test_steady_five_minute_polling_leaves_no_room() -> None:
+    ledger = QuotaLedger()
+    for i in range(12):
+        assert take(ledger, "meterdata", SN1, T0 + i * FIVE) is None
+    now = T0 + 57 * MINUTE
+    assert spare(ledger, now, FIVE, T0 + HOUR) == T0 + HOUR
+
+
+def test_refreshes_at_fifteen_minutes_use_the_spare_budget_only() -> None:
+    every = timedelta(minutes=15)
+    ledger = QuotaLedger()
+    assert take(ledger, "meterdata", SN1, T0) is None  # setup
+    made = 0
+    while spare(ledger, T0, every, T0 + every) == T0:
+        assert take(ledger, "meterdata", SN1, T0) is None
+        made += 1
+    assert made == 8  # 12 - setup - the 3 updates at :15, :30, :45
+    # The next chance: an hour after the burst (the updates ran meanwhile).
+    assert spare(ledger, T0, every, T0 + every) == T0 + HOUR
+
+
+def test_a_blocked_bucket_has_no_room_until_the_block_ends() -> None:
+    ledger = QuotaLedger()
+    ledger.block_until("meterdata", SN1, T0, T0 + 20 * MINUTE)
+    assert spare(ledger, T0, FIVE, T0 + FIVE) == T0 + 20 * MINUTE
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    every=st.sampled_from([300, 600, 900, 1800, 3600]),
+    phase=st.integers(0, 3599),
+    quiet=st.integers(0, 60),
+    refreshes=st.lists(st.integers(0, 2 * 3600), max_size=25),
+)
+def test_refreshes_never_starve_the_schedule(
+    every: int, phase: int, quiet: int, refreshes: list[int]
+) -> None:
+    """Whenever refreshes are asked, those `spare_from` allows leave the schedule
+    (one update every `every`, restarting after each refresh, each sent when
+    the ledger allows) no gap between readings longer than 13 minutes or the
+    interval. Before the start the schedule ran, then paused `quiet` minutes
+    (Home Assistant was down, or just set up), and reads again at the start."""
+    step = timedelta(seconds=every)
+    ledger = QuotaLedger()
+    start = T0 + 2 * HOUR
+    polled = start - step - timedelta(seconds=phase % every) - quiet * MINUTE
+    history = []
+    while polled > start - HOUR:
+        history.append(polled)
+        polled -= step
+    for moment in [*sorted(history), start]:
+        assert take(ledger, "meterdata", SN1, moment) is None
+    asks = sorted(start + timedelta(seconds=s) for s in refreshes)
+    due = start + step
+    reads = [start]
+    while due < start + 3 * HOUR:
+        if asks and asks[0] < due:
+            now = asks.pop(0)
+            if spare(ledger, now, step, due) <= now:
+                assert take(ledger, "meterdata", SN1, now) is None
+                reads.append(now)
+                due = now + step  # the schedule restarts after it
+            continue
+        sent = ledger.next_free("meterdata", SN1, due)
+        assert take(ledger, "meterdata", SN1, sent) is None
+        reads.append(sent)
+        due = sent + step
+    gaps = [b - a for a, b in pairwise(reads)]
+    assert max(gaps) <= max(GAP, step), gaps
+
+
+def test_a_block_computed_ahead_forgets_no_request() -> None:
+    """Working out when a block ends (an hour ahead) must not forget the
+    requests that leave the day's window only by then: they still count now."""
+    ledger = QuotaLedger()
+    first = T0 - timedelta(hours=23, minutes=30)
+    for n in range(30):
+        ledger.acquire("login", HOST, "login", first + n * timedelta(minutes=48))
+    now = first + 29 * timedelta(minutes=48)  # the first is 23 h 12 min old
+    assert ledger.used("login", HOST, now, timedelta(days=1)) == 30
+    ledger.mark_exhausted("login", HOST, now)
+    assert ledger.used("login", HOST, now, timedelta(days=1)) == 30
+    assert len(ledger.export()["sent"][0][2]) == 30

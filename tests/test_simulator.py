@@ -5,12 +5,21 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import json
+import math
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.simulator import CloudSimulator, SimMeter, fmt_time, to_minute
+from tests.simulator import (
+    CloudSimulator,
+    FrontRequest,
+    RedirectFront,
+    Shapes,
+    SimMeter,
+    fmt_time,
+    to_minute,
+)
 
 T0 = datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC)
 SN1, SN3 = "SIM1PHASE001", "SIM3PHASE001"
@@ -290,6 +299,46 @@ async def test_faults(env: Env, kind: str, check: Any) -> None:
     ] * 3 + ["ok"]
 
 
+async def test_token_faults(env: Env) -> None:
+    """Issue 10: a glitch refuses every token (logins work); "token_invalid_200"
+    answers an unknown token with HTTP 200 `successful: false`."""
+    path = f"/api/v1/site/meterdata2/{SN3}"
+    env.sim.faults.set("token_glitch")
+    status, data, _ = await env.call(path)
+    assert (status, data["successful"]) == (401, False)
+    fresh = (await env.login())["data"]["token"]
+    assert (await env.call(path, token=fresh))[0] == 401
+    env.sim.faults.clear()
+    assert (await env.call(path, token=fresh))[0] == 200
+    env.sim.faults.set("token_invalid_200", message="Invalid token.")
+    assert (await env.call(path, token=fresh))[0] == 200  # a valid token: as ever
+    status, data, _ = await env.call(path, token="expired")
+    assert (status, data["successful"], data["message"]) == (
+        200,
+        False,
+        "Invalid token.",
+    )
+    assert [e.outcome for e in env.sim.log[-6:]] == [
+        "fault:token_glitch",
+        "ok",
+        "fault:token_glitch",
+        "ok",
+        "ok",
+        "fault:token_invalid_200",
+    ]
+
+
+async def test_http_429_fault(env: Env) -> None:
+    path = f"/api/v1/site/meterdata2/{SN3}"
+    env.sim.faults.set("http_429", "meterdata2", count=1, retry_after="120")
+    async with env.session.get(
+        env.url + path, headers={"token": env.token}
+    ) as response:
+        assert response.status == 429
+        assert response.headers["Retry-After"] == "120"
+    assert (await env.call(path))[0] == 200
+
+
 async def test_timeout_fault(env: Env) -> None:
     env.sim.faults.timeout_delay = 0.2
     env.sim.faults.set("timeout", "meterdata", count=1)
@@ -445,3 +494,120 @@ async def test_determinism_and_nem_row(socket_enabled: None) -> None:
         assert values[3] == net.row6()
     finally:
         await sims[0].stop()
+
+
+# --- the real cloud's shapes ----------------------------------------------------------
+
+
+async def test_shapes_extra_row_values(env: Env) -> None:
+    rows = env.sim.accounts[USER].meter(SN3).readings(to_minute(T0))  # type: ignore[union-attr]
+    env.sim.shapes.extra_values = 2
+    v2 = (await env.reading(SN3))["values"]
+    assert [r[:6] for r in v2] == [r.row6() for r in rows]
+    for row, model in zip(v2, rows, strict=True):
+        assert len(row) == 8
+        assert 49.9 < row[6] < 50.1  # frequency
+        assert row[7] == pytest.approx(
+            math.sqrt((model.voltage * model.current) ** 2 - model.power**2), abs=1
+        )  # reactive power
+    v1 = (await env.reading(SN3, "meterdata"))["values"]
+    assert [r[:5] for r in v1] == [r.row5() for r in rows]
+    assert [r[6] for r in v1] == [round(r.pf, 2) for r in rows]  # + frequency, PF
+    env.sim.shapes.extra_values = 4
+    assert [len(r) for r in (await env.reading(SN3))["values"]] == [10] * 3
+    assert [len(r) for r in (await env.reading(SN3, "meterdata"))["values"]] == [9] * 3
+    today = _day(T0)
+    (point,) = await env.history(startTime=today, endTime=today, interval=86400)
+    assert [len(r) for r in point["values"]] == [10] * 3
+    (flat,) = await env.history(
+        SN1, False, startTime=today, endTime=today, interval=86400
+    )
+    assert len(flat) == 5 + 2  # flat points keep 5 values a phase
+
+
+async def test_shapes_nulls(env: Env) -> None:
+    env.sim.shapes.extra_values = 2
+    env.sim.shapes.nulls = frozenset({"power_factor", "energy_import", "extra"})
+    env.sim.shapes.null_rows = frozenset({1})
+    values = (await env.reading(SN3))["values"]
+    assert [[i for i, v in enumerate(r) if v is None] for r in values] == [
+        [],
+        [3, 4, 6, 7],
+        [],
+    ]
+    v1 = (await env.reading(SN3, "meterdata"))["values"]
+    assert [i for i, v in enumerate(v1[1]) if v is None] == [3, 5, 6]
+    assert env.sim.nulled == {
+        (SN3, to_minute(T0)): {(1, "power_factor"), (1, "energy_import")}
+    }
+    env.sim.shapes.null_rows = None
+    env.sim.shapes.nulls = frozenset({"voltage"})
+    assert [r[0] for r in (await env.reading(SN3))["values"]] == [None] * 3
+    with pytest.raises(ValueError, match="unknown columns"):
+        Shapes(nulls=frozenset({"frequency"}))
+
+
+async def test_shapes_spike_hits_the_import_counter_whatever_the_length(
+    env: Env,
+) -> None:
+    plain = (await env.reading(SN1))["values"][0]
+    env.sim.shapes.extra_values = 2
+    env.sim.faults.set("spike", "meterdata2", count=1)
+    spiked = (await env.reading(SN1))["values"][0]
+    assert spiked[4] == round(plain[4] + 10_000, 3)
+    assert spiked[:4] + spiked[5:6] == plain[:4] + plain[5:6]
+
+
+async def test_shapes_site_list_with_bad_items(env: Env) -> None:
+    env.sim.shapes.sitelist_bad_items = True
+    _, data, _ = await env.call("/api/v1/user/sitelist")
+    sites = data["data"]
+    assert len(sites) == 5
+    assert sites[0]["meters"][0] == {"name": "Garage", "sn": SN1}
+    assert sites[0]["meters"][-1] == {"name": "House", "sn": SN3}
+    assert None in sites[0]["meters"]
+    assert "site" in sites
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ("int", 1001),
+        ("numeric_string", "1001"),
+        ("text", "acct-1001"),
+        ("null", None),
+    ],
+)
+async def test_shapes_login_id(env: Env, shape: str, expected: Any) -> None:
+    env.sim.shapes.login_id = shape
+    assert (await env.login())["data"]["id"] == expected
+    env.sim.shapes.login_id = "missing"
+    assert "id" not in (await env.login())["data"]
+    with pytest.raises(ValueError, match="login id"):
+        Shapes(login_id="uuid")
+
+
+async def test_redirect_front(env: Env) -> None:
+    front = RedirectFront(env.url + "/", 307)
+    await front.start()
+    try:
+        async with env.session.post(
+            front.base_url + "/api/v1/user/login?x=1",
+            json={"userName": USER, "password": PASSWORD},
+            headers={"token": "t"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 307
+            assert resp.headers["Location"] == env.url + "/api/v1/user/login?x=1"
+        # aiohttp follows a 307 with the method and body
+        async with env.session.post(
+            front.base_url + "/api/v1/user/login",
+            json={"userName": USER, "password": PASSWORD},
+        ) as resp:
+            assert (await resp.json())["successful"] is True
+    finally:
+        await front.stop()
+    assert front.seen == [
+        FrontRequest("POST", "/api/v1/user/login?x=1", True),
+        FrontRequest("POST", "/api/v1/user/login", False),
+    ]

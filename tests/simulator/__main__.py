@@ -9,7 +9,7 @@ from pathlib import Path
 import signal
 
 from .model import SimMeter
-from .server import CloudSimulator
+from .server import COLUMNS, LOGIN_IDS, CloudSimulator, Shapes
 
 DEMO_USER, DEMO_PASSWORD = "demo@example.com", "demo-password"
 SECOND_USER, SECOND_PASSWORD = "demo2@example.com", "demo2-password"
@@ -43,6 +43,28 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="another account (repeatable); the n-th (from 2) holds meters "
         "SIM1PHASE00n 'Workshop' and SIM3PHASE00n 'Office'",
     )
+    shapes = parser.add_argument_group(
+        "answer shapes", "what the vendor's own clients expect of the real cloud"
+    )
+    shapes.add_argument(
+        "--extra-values",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N values after the documented ones in every row (frequency, ...)",
+    )
+    shapes.add_argument(
+        "--nulls",
+        default="",
+        metavar="COLUMNS",
+        help=f"columns sent as null, comma-separated: {', '.join(COLUMNS)}, extra",
+    )
+    shapes.add_argument("--login-id", default="int", choices=LOGIN_IDS)
+    shapes.add_argument(
+        "--sitelist-bad-items",
+        action="store_true",
+        help="unusable sites and meter items in the site list",
+    )
     parser.add_argument(
         "--state",
         type=Path,
@@ -74,6 +96,15 @@ def build(args: argparse.Namespace) -> CloudSimulator:
         ]
         sim.add_account(user, password, 1000 + n, extra)
     sim.analysis_spelling = args.analysis_spelling
+    try:
+        sim.shapes = Shapes(
+            extra_values=max(args.extra_values, 0),
+            nulls=frozenset(c.strip() for c in args.nulls.split(",") if c.strip()),
+            login_id=args.login_id,
+            sitelist_bad_items=args.sitelist_bad_items,
+        )
+    except ValueError as err:
+        raise SystemExit(f"--nulls: {err}") from None
     if args.state is not None:
         _restore(sim, args.state)
     return sim

@@ -51,6 +51,8 @@ class Reading:
     pf: float
     import_kwh: float
     export_kwh: float
+    noise: float = 0.0
+    """Float noise the cloud's JSON adds to the counters (after rounding)."""
 
     def row6(self, zero: bool = False) -> list[float]:
         """``[V, A, W, PF, import kWh, export kWh]`` rounded like the vendor."""
@@ -61,8 +63,8 @@ class Reading:
             round(self.current, 3),
             round(self.power),
             round(self.pf, 2),
-            round(self.import_kwh, 3),
-            round(self.export_kwh, 3),
+            round(self.import_kwh, 3) - self.noise if self.import_kwh else 0.0,
+            round(self.export_kwh, 3) - self.noise if self.export_kwh else 0.0,
         ]
 
     def row5(self, zero: bool = False) -> list[float]:
@@ -73,8 +75,8 @@ class Reading:
             round(self.voltage, 2),
             round(self.current, 3),
             round(self.power),
-            round(self.import_kwh, 2),
-            round(self.export_kwh, 2),
+            round(self.import_kwh, 2) - self.noise if self.import_kwh else 0.0,
+            round(self.export_kwh, 2) - self.noise if self.export_kwh else 0.0,
         ]
 
 
@@ -102,6 +104,16 @@ class SimMeter:
         self.start_m: int | None = None
         self.offline: list[tuple[int, int]] = []  # merged [start, end) minutes
         self.resets: list[int] = []  # sorted minutes
+        # (minute, row, kWh): from then on the row's register is that much lower
+        # (the meter restored an older register after a power cut).
+        self.restores: list[tuple[int, int, float]] = []
+        # (start, end) minutes whose counters the cloud sends 1e-6 kWh low
+        # (float noise in its JSON); with `wobble_every` 2, every other minute.
+        self.noise: list[tuple[int, int]] = []
+        self.wobble_every = 1
+        # (start, end, lead): readings of those minutes are dated `lead` late
+        # (a meter or cloud clock that runs ahead).
+        self.clock_leads: list[tuple[int, int, timedelta]] = []
         rng = random.Random(f"{sn}|{seed}")
         self._load: list[list[float]] = []
         for _ in range(phases):
@@ -159,6 +171,30 @@ class SimMeter:
         """Counters restart from 0 at that minute (meter replaced)."""
         self.resets = sorted({*self.resets, to_minute(at)})
 
+    def restore_register(self, at: datetime, kwh: float, row: int = 0) -> None:
+        """From that minute on, the row's counters read `kwh` lower (at least 0):
+        the meter restored an older register after a power cut."""
+        self.restores.append((to_minute(at), row, kwh))
+
+    def add_noise(
+        self, start: datetime, end: datetime | None = None, every: int = 1
+    ) -> None:
+        """The cloud sends the counters 1e-6 kWh low from `start` to `end`
+        (every `every`-th minute: 2 makes them wobble)."""
+        self.noise.append((to_minute(start), OPEN if end is None else to_minute(end)))
+        self.wobble_every = every
+
+    def set_clock_lead(
+        self, start: datetime, end: datetime | None, lead: timedelta
+    ) -> None:
+        """Readings from `start` to `end` are dated `lead` ahead of the truth."""
+        stop = OPEN if end is None else to_minute(end)
+        self.clock_leads.append((to_minute(start), stop, lead))
+
+    def clock_lead(self, m: int) -> timedelta:
+        """How far ahead the reading of minute `m` is dated."""
+        return sum((d for s, e, d in self.clock_leads if s <= m < e), timedelta())
+
     # -- queries -------------------------------------------------------------
     @property
     def _start(self) -> int:
@@ -203,17 +239,29 @@ class SimMeter:
             v = 230.0 + drift + 5.0 * (_unit(self.sn, self.seed, m, ph, "v") - 0.5)
             u = _unit(self.sn, self.seed, m, ph, "pf")
             pf = 0.97 + 0.03 * u if p < 0 else 0.5 + 0.49 * u
-            imp, exp = self._counters(ph, i, reset)
-            out.append(Reading(v, abs(p) / (v * pf), p, pf, imp, exp))
+            imp, exp = self._served(ph, m, *self._counters(ph, i, reset))
+            out.append(Reading(v, abs(p) / (v * pf), p, pf, imp, exp, self._noise(m)))
         if self.nem_row:
             total = self._t[i]
             apparent = sum(r.voltage * r.current for r in out)
             pf = min(1.0, abs(total) / apparent) if apparent else 1.0
-            imp, exp = self._counters(self.phases, i, reset)
+            imp, exp = self._served(
+                self.phases, m, *self._counters(self.phases, i, reset)
+            )
             volts = sum(r.voltage for r in out) / 3
             amps = sum(r.current for r in out)
-            out.append(Reading(volts, amps, total, pf, imp, exp))
+            out.append(Reading(volts, amps, total, pf, imp, exp, self._noise(m)))
         return out
+
+    def _served(self, row: int, m: int, imp: float, exp: float) -> tuple[float, float]:
+        """Counters as the register holds them and the cloud sends them."""
+        lower = sum(kwh for at, r, kwh in self.restores if r == row and at <= m)
+        return max(imp - lower, 0.0), max(exp - lower, 0.0)
+
+    def _noise(self, m: int) -> float:
+        if any(s <= m < e for s, e in self.noise) and m % self.wobble_every == 0:
+            return 1e-6
+        return 0.0
 
     def _counters(self, row: int, i: int, reset: int | None) -> tuple[float, float]:
         imp, exp, k = self._imp[row], self._exp[row], W_MIN_PER_KWH

@@ -10,17 +10,21 @@ periods shorter than ``interval`` minutes are not listed; ``totalCount`` counts
 the whole range of local days, the future included.
 """
 
+from __future__ import annotations
+
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+import math
 import secrets
+import ssl
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from .model import DAY, SimMeter, fmt_time, from_minute, to_minute
+from .model import DAY, Reading, SimMeter, fmt_time, from_minute, to_minute
 
 Clock = Callable[[], datetime]
 HOUR_W, DAY_W = timedelta(hours=1), timedelta(days=1)
@@ -36,15 +40,76 @@ SPELLINGS = {
     "powerAnalytics": "offlineAnalytics",
     "powerAnalytic": "offlineAnalytic",
 }
-FAULT_KINDS = frozenset(
+# Token faults apply at the token check: "token_glitch" answers HTTP 401 to every
+# token (valid ones too) while logins work; "token_invalid_200" answers an unknown
+# or expired token with HTTP 200 `successful: false` "token invalid" (instead of
+# 401). The others apply to requests that passed the token check and the quota;
+# "http_429" answers HTTP 429 with the fault's `Retry-After` header (if any).
+TOKEN_FAULTS = frozenset({"token_glitch", "token_invalid_200"})
+ANSWER_FAULTS = frozenset(
     {"http_500", "timeout", "non_json", "empty_body", "unsuccessful"}
-    | {"zero_rows", "null_data", "spike"}
+    | {"zero_rows", "null_data", "spike", "http_429"}
 )
+FAULT_KINDS = TOKEN_FAULTS | ANSWER_FAULTS
+DEFAULT_MESSAGES = {"token_invalid_200": "token invalid"}
 SPIKE_KWH = 10_000  # "spike": every import counter of the answer jumps by this
 METER_ENDPOINTS = ("meterdata", "meterdata2", "meterdatalist", "meterdatalist2")
 HISTORY_LIMIT_DAYS = 31
 MAX_POINTS = 2000
 HTML_ERROR = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+
+
+# The columns of a row, by name, as `Shapes.nulls` names them.
+COLUMNS = (
+    "voltage",
+    "current",
+    "power",
+    "power_factor",
+    "energy_import",
+    "energy_export",
+)
+V2_COLUMNS = COLUMNS  # meterdata2, meterdatalist2: V, I, P, PF, import, export
+V1_COLUMNS = ("voltage", "current", "power", "energy_import", "energy_export")
+LOGIN_IDS = ("int", "numeric_string", "text", "missing", "null")
+
+
+@dataclass
+class Shapes:
+    """Answer shapes the vendor's own clients expect of the real cloud.
+
+    All off: the documented shapes. They change what an answer looks like, not
+    what it means: the model's values are the same, extra or unknown ones aside.
+    """
+
+    extra_values: int = 0
+    """Values after the documented ones in every row of `meterdata2` /
+    `meterdatalist2` (frequency Hz, reactive power var, then zeros) and of
+    `meterdata` (frequency, power factor as the vendor's 7-value row, then
+    reactive power and zeros). Flat `meterdatalist` points keep 5 a phase."""
+    nulls: frozenset[str] = frozenset()
+    """Columns (of COLUMNS, or "extra" for the extra values) sent as `null`."""
+    null_rows: frozenset[int] | None = None
+    """The rows (0 = phase A, 3 = the net row) with the nulls; None: all."""
+    sitelist_bad_items: bool = False
+    """The site list holds unusable sites and meter items besides the real ones."""
+    login_id: str = "int"
+    """The account id of a login answer: "int" (documented), "numeric_string"
+    ("1001"), "text" ("acct-1001"), "missing" (no key) or "null"."""
+
+    def __post_init__(self) -> None:
+        if not self.nulls <= {*COLUMNS, "extra"}:
+            raise ValueError(f"unknown columns {sorted(self.nulls)}")
+        if self.login_id not in LOGIN_IDS:
+            raise ValueError(f"unknown login id shape {self.login_id!r}")
+
+
+def _frequency(m: int, row: int) -> float:
+    return round(50.0 + 0.03 * math.sin(m / 7 + row), 2)
+
+
+def _reactive(r: Reading) -> float:
+    apparent = r.voltage * r.current
+    return round(math.sqrt(max(apparent * apparent - r.power * r.power, 0.0)))
 
 
 class BadRequestError(ValueError):
@@ -58,6 +123,7 @@ class Fault:
     kind: str
     remaining: int | None = None
     message: str = "Simulated failure"
+    retry_after: str | None = None
 
 
 @dataclass
@@ -72,12 +138,14 @@ class Faults:
         kind: str,
         endpoint: str = "*",
         count: int | None = None,
-        message: str = "Simulated failure",
+        message: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         """Inject ``kind`` for ``count`` requests (None: until cleared)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}")
-        self.active[endpoint] = Fault(kind, count, message)
+        text = message or DEFAULT_MESSAGES.get(kind, "Simulated failure")
+        self.active[endpoint] = Fault(kind, count, text, retry_after)
 
     def clear(self, endpoint: str | None = None) -> None:
         """Clear one endpoint's fault, or all of them."""
@@ -86,11 +154,27 @@ class Faults:
         else:
             self.active.pop(endpoint, None)
 
-    def take(self, endpoint: str) -> Fault | None:
-        """Fault applying to this request (consumes one-shot counts)."""
-        key = endpoint if endpoint in self.active else "*"
-        fault = self.active.get(key)
-        if fault is not None and fault.remaining is not None:
+    def _find(
+        self, endpoint: str, kinds: frozenset[str] | None
+    ) -> tuple[str, Fault] | None:
+        for key in (endpoint, "*"):
+            fault = self.active.get(key)
+            if fault is not None and (kinds is None or fault.kind in kinds):
+                return key, fault
+        return None
+
+    def peek(self, endpoint: str, kinds: frozenset[str] | None = None) -> Fault | None:
+        """The fault (of one of ``kinds``) that would apply, without using it."""
+        found = self._find(endpoint, kinds)
+        return found[1] if found else None
+
+    def take(self, endpoint: str, kinds: frozenset[str] | None = None) -> Fault | None:
+        """Fault (of one of ``kinds``) applying to this request (consumes counts)."""
+        found = self._find(endpoint, kinds)
+        if found is None:
+            return None
+        key, fault = found
+        if fault.remaining is not None:
             fault.remaining -= 1
             if fault.remaining <= 0:
                 del self.active[key]
@@ -156,7 +240,13 @@ def _midnight(day: date, tz: ZoneInfo) -> int:
 
 
 class CloudSimulator:
-    """Accounts, meters, faults, quotas and a request log behind an aiohttp app."""
+    """Accounts, meters, faults, quotas and a request log behind an aiohttp app.
+
+    `shapes` switches the answers to the shapes of the real cloud (extra row
+    values, nulls, a site list with bad items, a login id that is not an int);
+    `nulled` records which values were sent as null: `(sn, minute)` of a
+    reading -> `{(row, column)}`.
+    """
 
     def __init__(
         self,
@@ -172,6 +262,8 @@ class CloudSimulator:
         self.quota_counts_rejected = False
         self.accounts: dict[str, Account] = {}
         self.faults = Faults()
+        self.shapes = Shapes()
+        self.nulled: dict[tuple[str, int], set[tuple[int, str]]] = {}
         self.log: list[LogEntry] = []
         self.base_url = ""
         self._tokens: dict[str, Account] = {}
@@ -256,16 +348,25 @@ class CloudSimulator:
         return best
 
     # -- server lifecycle ----------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on ``host:port`` (0: any free port); return the base URL."""
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> str:
+        """Serve on ``host:port`` (0: any free port); return the base URL.
+
+        With ``ssl_context``, over https.
+        """
         self._stopping = asyncio.Event()
         runner = web.AppRunner(
             self.app, handler_cancellation=True, shutdown_timeout=2.0, access_log=None
         )
         await runner.setup()
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
         self._runner = runner
-        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
+        scheme = "http" if ssl_context is None else "https"
+        self.base_url = f"{scheme}://{host}:{runner.addresses[0][1]}"
         return self.base_url
 
     async def stop(self) -> None:
@@ -337,13 +438,21 @@ class CloudSimulator:
         if endpoint != "login":
             token = request.headers.get("token") or request.query.get("token", "")
             account = self._tokens.get(token)
+            glitch = frozenset({"token_glitch"})
+            refused_200 = frozenset({"token_invalid_200"})
+            if self.faults.take(endpoint, glitch) is not None:
+                entry.outcome = "fault:token_glitch"
+                return _envelope(None, False, "Unauthorized", 401)
+            if account is None and (fault := self.faults.take(endpoint, refused_200)):
+                entry.outcome = "fault:token_invalid_200"
+                return _envelope(None, False, fault.message)
             if account is None:
                 entry.outcome = "unauthorized"
                 return _envelope(None, False, "Unauthorized", 401)
         if endpoint in QUOTAS and not self._quota_ok(endpoint, entry.scope, now):
             entry.outcome = "quota"
             return web.Response(status=200, body=b"")
-        fault = self.faults.take(endpoint)
+        fault = self.faults.take(endpoint, ANSWER_FAULTS)
         entry.outcome = f"fault:{fault.kind}" if fault else "ok"
         if fault is not None:
             kind = fault.kind
@@ -351,6 +460,9 @@ class CloudSimulator:
                 return web.Response(status=503, body=b"")
             if kind == "http_500":
                 return web.Response(status=500, text="500 Internal Server Error")
+            if kind == "http_429":
+                wait = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                return web.Response(status=429, text="Too Many Requests", headers=wait)
             if kind == "non_json":
                 return web.Response(text=HTML_ERROR, content_type="text/html")
             if kind == "empty_body":
@@ -367,8 +479,12 @@ class CloudSimulator:
             data, message = None, str(err)
         if data is not None:
             if fault is not None and fault.kind == "spike" and "values" in data:
+                at = (V2_COLUMNS if endpoint == "meterdata2" else V1_COLUMNS).index(
+                    "energy_import"
+                )
                 for row in data["values"]:
-                    row[-2] = round(row[-2] + SPIKE_KWH, 3)
+                    if row[at] is not None:
+                        row[at] = round(row[at] + SPIKE_KWH, 3)
             return _envelope(data)
         if entry.outcome == "ok":
             entry.outcome = "unsuccessful"
@@ -408,14 +524,7 @@ class CloudSimulator:
             return await self._login(request)
         assert account is not None
         if endpoint == "sitelist":
-            return [
-                {
-                    "id": s.id,
-                    "name": s.name,
-                    "meters": [{"name": m.name, "sn": m.sn} for m in s.meters],
-                }
-                for s in account.sites
-            ]
+            return self._sites(account)
         query = request.query
         meter = account.meter(sn or query.get("sn", ""))
         if meter is None:
@@ -423,11 +532,8 @@ class CloudSimulator:
         now_m = to_minute(now)
         if endpoint in ("meterdata", "meterdata2"):
             m = meter.reported_minute(now_m)
-            rows = meter.readings(m)
             local, utc = self._times(meter, m)
-            values = [
-                r.row6(zero) if endpoint == "meterdata2" else r.row5(zero) for r in rows
-            ]
+            values = self._rows(meter, m, endpoint, zero)
             return {"values": values, "localTime": local, "gmtTime": utc}
         if endpoint in ("meterdatalist", "meterdatalist2"):
             return self._history(meter, endpoint, query, now_m, zero)
@@ -445,7 +551,7 @@ class CloudSimulator:
         try:
             body = await request.json()
             username, password = str(body["userName"]), str(body["password"])
-        except ValueError, KeyError, TypeError:
+        except (ValueError, KeyError, TypeError):
             raise BadRequestError("Invalid parameter") from None
         account = self.accounts.get(username)
         if account is None or not secrets.compare_digest(
@@ -453,11 +559,71 @@ class CloudSimulator:
         ):
             raise BadRequestError("Incorrect user name or password")
         token = self.issue_token(username)
-        return {"id": account.id, "token": token, "refreshToken": secrets.token_hex(16)}
+        answer: dict[str, Any] = {
+            "id": {
+                "int": account.id,
+                "numeric_string": str(account.id),
+                "text": f"acct-{account.id}",
+                "null": None,
+            }.get(self.shapes.login_id),
+            "token": token,
+            "refreshToken": secrets.token_hex(16),
+        }
+        if self.shapes.login_id == "missing":
+            del answer["id"]
+        return answer
+
+    def _sites(self, account: Account) -> list[Any]:
+        """The site list; with `sitelist_bad_items`, unusable items among them."""
+        sites: list[Any] = [
+            {
+                "id": s.id,
+                "name": s.name,
+                "meters": [{"name": m.name, "sn": m.sn} for m in s.meters],
+            }
+            for s in account.sites
+        ]
+        if self.shapes.sitelist_bad_items:
+            bad_meters = [None, {"name": "No serial"}, {"sn": " ", "name": "Blank"}]
+            for site in sites:
+                site["meters"][1:1] = bad_meters
+            sites[1:1] = [
+                "site",
+                {"id": 0, "name": "No meters"},
+                {"id": 0, "name": "Broken", "meters": {"sn": "X"}},
+                {"id": 0, "name": None, "meters": None},
+            ]
+        return sites
+
+    def _rows(self, meter: SimMeter, m: int, endpoint: str, zero: bool) -> list[Any]:
+        """The rows of minute ``m`` as ``endpoint`` sends them, in `shapes`."""
+        shapes = self.shapes
+        result: list[Any] = []
+        for index, r in enumerate(meter.readings(m)):
+            v2 = endpoint in ("meterdata2", "meterdatalist2")
+            row: list[Any] = r.row6(zero) if v2 else r.row5(zero)
+            names: list[str] = list(V2_COLUMNS if v2 else V1_COLUMNS)
+            if endpoint != "meterdatalist" and shapes.extra_values:
+                extras = [_frequency(m, index), _reactive(r)]
+                if not v2:  # the vendor's 7-value meterdata row: + frequency, PF
+                    extras.insert(1, round(r.pf, 2))
+                    names.extend(["extra", "power_factor"])
+                row += (extras + [0] * shapes.extra_values)[: shapes.extra_values]
+                names += ["extra"] * (len(row) - len(names))
+            if shapes.nulls and (shapes.null_rows is None or index in shapes.null_rows):
+                for at, name in enumerate(names[: len(row)]):
+                    if name in shapes.nulls:
+                        row[at] = None
+                        if name != "extra":
+                            self.nulled.setdefault((meter.sn, m), set()).add(
+                                (index, name)
+                            )
+            result.append(row)
+        return result
 
     @staticmethod
     def _times(meter: SimMeter, m: int) -> tuple[str, str]:
-        utc = from_minute(m)
+        utc = from_minute(m) + meter.clock_lead(m)
         return fmt_time(utc.astimezone(meter.tz)), fmt_time(utc)
 
     def _history(
@@ -484,15 +650,12 @@ class CloudSimulator:
         points: list[Any] = []
         while m < hi and m <= now_m and len(points) < MAX_POINTS:
             if meter.is_online(m):
-                rows = meter.readings(m)
+                rows = self._rows(meter, m, endpoint, zero)
                 local, utc = self._times(meter, m)
                 if endpoint == "meterdatalist2":
-                    values = [r.row6(zero) for r in rows]
-                    points.append({"rtcTime": local, "gmtTime": utc, "values": values})
+                    points.append({"rtcTime": local, "gmtTime": utc, "values": rows})
                 else:
-                    points.append(
-                        [x for r in rows for x in r.row5(zero)] + [local, utc]
-                    )
+                    points.append([x for r in rows for x in r] + [local, utc])
             m += step
         return points
 
@@ -559,3 +722,51 @@ class CloudSimulator:
                 for s, e in spans
             ],
         }
+
+
+@dataclass(frozen=True)
+class FrontRequest:
+    """A request the redirecting front received."""
+
+    method: str
+    path_qs: str
+    token: bool
+    """Whether it came with a `token` header."""
+
+
+class RedirectFront:
+    """A server in front of the cloud that answers every request with a redirect
+    to the same path and query on ``target`` (a custom server URL over http
+    whose server moved to https, or a proxy that sends elsewhere)."""
+
+    def __init__(self, target: str, status: int = 301) -> None:
+        self.target = target.rstrip("/")
+        self.status = status
+        self.seen: list[FrontRequest] = []
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self._redirect)
+
+    async def _redirect(self, request: web.Request) -> web.Response:
+        self.seen.append(
+            FrontRequest(request.method, request.path_qs, "token" in request.headers)
+        )
+        await request.read()
+        location = self.target + request.path_qs
+        return web.Response(status=self.status, headers={"Location": location})
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on ``host:port`` (0: any free port); return the base URL."""
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        self._runner = runner
+        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -18,9 +18,12 @@ DAY = date(2026, 10, 1)
 
 
 class _Response:
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         self.status = status
         self._body = body
+        self.headers = headers or {}
 
     async def read(self) -> bytes:
         return self._body
@@ -45,9 +48,11 @@ class _Request:
 class FakeSession:
     """Answers every request with one status and body; records the requests."""
 
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(
+        self, status: int, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         """The answer to every request."""
-        self.response = _Response(status, body)
+        self.response = _Response(status, body, headers)
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
 
     def request(self, method: str, url: object, **kwargs: Any) -> _Request:
@@ -109,3 +114,101 @@ def bodies(data: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
         lambda t: t.encode("utf-16") if len(t) % 7 == 3 else t.encode()
     )
     return st.one_of(text.map(str.encode), raw)
+
+
+# --- the real cloud's shapes (from the vendor's own clients) -----------------------
+# Rows of more values than documented (frequency, reactive power...), nulls
+# anywhere, site lists with unusable items, logins whose id is not an int, and
+# redirects: to the same host, to another one, to other schemes and ports.
+
+VALUE = st.one_of(
+    st.none(),
+    st.floats(-1e5, 1e5),
+    st.integers(-(10**5), 10**5),
+    st.floats(-1, 1),
+    st.floats(0, 1e7),
+)
+EXTRA = st.one_of(VALUE, st.text(max_size=4), st.booleans(), st.just([1]))
+ROW = st.builds(
+    lambda head, extras: [*head, *extras],
+    st.lists(VALUE, min_size=5, max_size=6),
+    st.lists(EXTRA, max_size=4),
+)
+TIME = st.sampled_from(["2026/10/1 5:27:33", "2026/10/1 7:27:33", "yesterday", None])
+ROWS = st.lists(ROW, min_size=1, max_size=4)
+READING = st.fixed_dictionaries({"values": ROWS, "gmtTime": TIME, "localTime": TIME})
+POINT = st.fixed_dictionaries({"values": ROWS, "gmtTime": TIME, "rtcTime": TIME})
+FLAT_POINT = st.builds(
+    lambda rows, times: [x for row in rows for x in row[:5]] + times,
+    ROWS,
+    st.lists(TIME, min_size=2, max_size=2),
+)
+METER = st.one_of(
+    st.fixed_dictionaries(
+        {"sn": st.sampled_from(["SIM1PHASE001", " ", "", None, 42])},
+        optional={"name": st.none() | st.text(max_size=8)},
+    ),
+    st.none(),
+    st.text(max_size=4),
+)
+SITE = st.one_of(
+    st.fixed_dictionaries(
+        {"id": st.integers(0, 9)},
+        optional={
+            "name": st.none() | st.text(max_size=8) | st.integers(),
+            "meters": st.lists(METER, max_size=4) | st.none() | st.text(max_size=3),
+        },
+    ),
+    st.none(),
+    st.integers(),
+)
+LOGIN = st.fixed_dictionaries(
+    {"token": st.sampled_from(["t0k3n", "", None])},
+    optional={
+        "id": st.one_of(
+            st.integers(-(10**20), 10**20),
+            st.integers(0, 10**6).map(str),
+            st.text(max_size=120),
+            st.none(),
+            st.floats(),
+            st.booleans(),
+        ),
+        "refreshToken": st.text(max_size=8),
+    },
+)
+SHAPED = st.one_of(
+    READING,
+    st.lists(POINT, max_size=3),
+    st.lists(FLAT_POINT, max_size=3),
+    st.lists(SITE, max_size=4),
+    LOGIN,
+)
+"""`data` of answers in the shapes the real cloud may use."""
+
+LOCATIONS = st.one_of(
+    st.sampled_from(
+        [
+            "https://cloud.example/api/v1/site/meterdata2/SIM1PHASE001",
+            "/api/v1/user/login",
+            "../other",
+            "?page=2",
+            "http://cloud.example/api/v1/",
+            "https://cloud.example:8443/api/v1/",
+            "https://CLOUD.example/api/v1/",
+            "https://other.example/api/v1/",
+            "//other.example/x",
+            "https://user:pw@cloud.example/",
+            "ftp://cloud.example/",
+            "file:///etc/passwd",
+            "http://[::1",
+            "",
+        ]
+    ),
+    st.text(max_size=40),
+)
+HEADERS = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries({"Location": LOCATIONS}),
+)
+"""Response headers: none, or a redirect's `Location` (with a 3xx status)."""
+REDIRECT_STATUS = st.sampled_from([301, 302, 303, 307, 308])

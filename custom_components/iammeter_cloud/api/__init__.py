@@ -1,6 +1,6 @@
 """Async client of the IAMMETER cloud API, free of Home Assistant imports."""
 
-from .client import DEFAULT_API_URL, IammeterCloud
+from .client import DEFAULT_API_URL, TOKEN_REFUSED_MESSAGES, IammeterCloud
 from .exceptions import (
     IammeterApiError,
     IammeterAuthError,
@@ -25,6 +25,7 @@ from .quota import BUDGETS, Budget, QuotaLedger
 __all__ = [
     "BUDGETS",
     "DEFAULT_API_URL",
+    "TOKEN_REFUSED_MESSAGES",
     "Budget",
     "IammeterApiError",
     "IammeterAuthError",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 import ipaddress
 import json
 import logging
@@ -57,7 +58,24 @@ OFFLINE_ANALYSIS_PATHS: Final = (
 _LABEL = r"(?!-)[a-z0-9_-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 MAX_URL_LENGTH: Final = 2000
+# The messages of a `successful: false` answer that mean "this token is refused"
+# (lower case; an answer's message is matched case-insensitively, as a part):
+# the vendor's local server says "Invalid token."; the cloud's form is unknown.
+TOKEN_REFUSED_MESSAGES: Final = (
+    "token invalid",
+    "invalid token",
+    "token is invalid",
+    "token expired",
+    "expired token",
+    "token is expired",
+    "token has expired",
+)
+# HTTP 429's Retry-After is honoured within these bounds.
+RETRY_AFTER_MIN: Final = timedelta(minutes=1)
+RETRY_AFTER_MAX: Final = timedelta(hours=1)
 MAX_SN_LENGTH: Final = 64
+MAX_REDIRECTS: Final = 3
+REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
 
 def _valid_host(host: str) -> bool:
@@ -120,6 +138,12 @@ class IammeterCloud:
         """No token in here."""
         return f"IammeterCloud(api_url={str(self._base)!r})"
 
+    def _without_token(self, text: str) -> str:
+        """The server's words, with the token cut out if it quotes it."""
+        if self.token:
+            text = text.replace(self.token, "**REDACTED**")
+        return text
+
     @property
     def host(self) -> str:
         """The API host: the scope of the login quota."""
@@ -136,32 +160,60 @@ class IammeterCloud:
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Send one request within the ledger's budget and return its `data`."""
+        """Send one request within the ledger's budget and return its `data`.
+
+        Redirects are followed here, at most MAX_REDIRECTS, and only on the same
+        host (see `_redirect`): the token never goes to another server.
+        """
         now = self._clock()
         self.ledger.acquire(bucket, scope, endpoint, now)
         headers = {"Accept": "application/json"}
         if self.token:
             headers["token"] = self.token
         url = self._base.join(URL(path))
-        try:
-            async with self._session.request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                status = response.status
-                raw = await response.read()
-        except TimeoutError:
-            raise IammeterConnectionError(endpoint, "timed out") from None
-        except aiohttp.ClientError as err:
-            raise IammeterConnectionError(
-                endpoint, f"cannot connect ({type(err).__name__})"
-            ) from None
-        return self._unwrap(endpoint, bucket, scope, now, status, raw)
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                async with self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response:
+                    status = response.status
+                    location = (
+                        response.headers.get("Location")
+                        if status in REDIRECT_STATUSES
+                        else None
+                    )
+                    raw = b"" if location else await response.read()
+                    retry_after = (
+                        response.headers.get("Retry-After") if status == 429 else None
+                    )
+            except TimeoutError:
+                raise IammeterConnectionError(endpoint, "timed out") from None
+            except aiohttp.ClientError as err:
+                raise IammeterConnectionError(
+                    endpoint, f"cannot connect ({type(err).__name__})"
+                ) from None
+            if not location:
+                return self._unwrap(
+                    endpoint,
+                    bucket,
+                    scope,
+                    now,
+                    status,
+                    raw,
+                    retry_after=retry_after,
+                    with_token="token" in headers,
+                )
+            url = _redirect(endpoint, url, location)
+            params = None  # the new location holds the query
+            if status == 303:  # "see other": fetch it (a login then fails)
+                method, body = "GET", None
+        raise IammeterConnectionError(endpoint, f"more than {MAX_REDIRECTS} redirects")
 
     def _unwrap(
         self,
@@ -171,30 +223,45 @@ class IammeterCloud:
         now: datetime,
         status: int,
         raw: bytes,
+        *,
+        retry_after: str | None = None,
+        with_token: bool = False,
     ) -> Any:
         if status in (401, 403):
             raise IammeterAuthError(endpoint, f"HTTP {status}")
         if status == 404:
             raise IammeterEndpointNotFoundError(endpoint, "HTTP 404")
         if status == 429:
-            until = self.ledger.mark_exhausted(bucket, scope, now)
-            raise IammeterQuotaError(endpoint, until, by_server=True)
+            # The request is in the ledger already (recorded before sending).
+            delay = _retry_after(retry_after, now)
+            if delay is None:
+                until = self.ledger.mark_exhausted(bucket, scope, now)
+                raise IammeterQuotaError(endpoint, until, by_server=True)
+            until = self.ledger.block_until(bucket, scope, now, now + delay)
+            raise IammeterQuotaError(
+                endpoint, until, by_server=True, reason="HTTP 429 with Retry-After"
+            )
         if status >= 300:
             raise IammeterConnectionError(endpoint, f"HTTP {status}")
         if not raw.strip():
             # "If the call count exceeds the limitation, the API returns nothing."
-            until = self.ledger.mark_exhausted(bucket, scope, now)
+            until = self.ledger.mark_empty(bucket, scope, now)
             raise IammeterQuotaError(endpoint, until, by_server=True)
+        self.ledger.answered(bucket, scope)
         try:
             envelope = json.loads(raw)
-        except ValueError, RecursionError:  # not JSON, or nested beyond the stack
+        # Not JSON, or nested beyond the stack.
+        except (ValueError, RecursionError):
             raise IammeterConnectionError(endpoint, "the answer is not JSON") from None
         if not isinstance(envelope, dict):
             raise IammeterResponseError(endpoint, "the answer is not a JSON object")
         if envelope.get("successful") is not True:
             message = envelope.get("message")
             text = message if isinstance(message, str) and message else "refused"
-            raise IammeterApiError(endpoint, text[:200])
+            if with_token and is_token_refusal(text):
+                # Not the server's words: they might quote the token.
+                raise IammeterAuthError(endpoint, "token refused (HTTP 200)")
+            raise IammeterApiError(endpoint, self._without_token(text[:200]))
         return envelope.get("data")
 
     async def login(self, username: str, password: str) -> LoginResult:
@@ -330,6 +397,59 @@ class IammeterCloud:
         except IammeterError as err:
             _LOGGER.debug("The account's meters cannot be listed: %s", err)
             return None
+
+
+def _redirect(endpoint: str, current: URL, location: str) -> URL:
+    """Where a redirect leads, if it stays on the same server.
+
+    The same host only (the token is sent there too): the scheme may change
+    from http to https, and the port only to the new scheme's default port.
+    The method and body stay (a login keeps its body on 301, 302, 307, 308).
+    The messages name nothing of the target: the server wrote it.
+    """
+    try:
+        target = current.join(URL(location)).with_fragment(None)
+    except ValueError:
+        raise IammeterConnectionError(
+            endpoint, "redirected to an invalid address"
+        ) from None
+    schemes = (current.scheme, target.scheme)
+    upgrade = schemes == ("http", "https")
+    if target.host != current.host:
+        refusal = "redirected to another host"
+    elif target.user is not None or target.password is not None:
+        refusal = "redirected to an address with credentials"
+    elif target.scheme != current.scheme and not upgrade:
+        refusal = f"redirected from {current.scheme} to another scheme"
+    elif target.port != current.port and not (upgrade and target.is_default_port()):
+        refusal = f"redirected to another port ({target.port})"
+    else:
+        return target
+    raise IammeterConnectionError(endpoint, f"{refusal}; not followed")
+
+
+def is_token_refusal(message: str) -> bool:
+    """Whether an answer's message says that the token is refused."""
+    text = " ".join(message.lower().split())
+    return any(known in text for known in TOKEN_REFUSED_MESSAGES)
+
+
+def _retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """HTTP 429's Retry-After (seconds or an HTTP date), bounded; None if absent
+    or unreadable."""
+    if value is None or not (text := value.strip()):
+        return None
+    if text.isascii() and text.isdigit() and len(text) <= 10:
+        delay = timedelta(seconds=int(text))
+    else:
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if moment.tzinfo is None:  # "-0000": UTC by RFC 5322
+            moment = moment.replace(tzinfo=UTC)
+        delay = moment - now
+    return min(max(delay, RETRY_AFTER_MIN), RETRY_AFTER_MAX)
 
 
 def _sn(sn: str, endpoint: str) -> str:

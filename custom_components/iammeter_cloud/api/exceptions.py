@@ -19,7 +19,12 @@ class IammeterConnectionError(IammeterError):
 
 
 class IammeterAuthError(IammeterError):
-    """The credentials or the token were refused."""
+    """The credentials or the token were refused.
+
+    From `login`: the cloud refused the user name or password. From any other
+    call: the cloud refused the token (HTTP 401/403, or an answer whose message
+    is one of `TOKEN_REFUSED_MESSAGES`).
+    """
 
 
 class IammeterApiError(IammeterError):
@@ -33,9 +38,18 @@ class IammeterNotFoundError(IammeterApiError):
 class IammeterQuotaError(IammeterError):
     """The call budget of an endpoint is used up until `retry_at`."""
 
-    def __init__(self, endpoint: str, retry_at: datetime, *, by_server: bool) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        retry_at: datetime,
+        *,
+        by_server: bool,
+        reason: str | None = None,
+    ) -> None:
         """`by_server` tells a server-side refusal from a local one."""
-        who = "the cloud answered nothing" if by_server else "local budget used up"
+        who = reason or (
+            "the cloud answered nothing" if by_server else "local budget used up"
+        )
         super().__init__(
             endpoint, f"quota exhausted ({who}); retry after {retry_at.isoformat()}"
         )

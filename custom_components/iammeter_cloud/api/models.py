@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+import logging
 import math
 import re
-from typing import Any
+from typing import Any, Final
 
 from .exceptions import IammeterResponseError
+
+_LOGGER = logging.getLogger(__name__)
 
 _TIME = re.compile(
     r"\s*(\d{4})[/-](\d{1,2})[/-](\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?"
@@ -18,16 +21,19 @@ _TIME = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class PhaseValues:
-    """One row of a reading: a phase, or the net (NEM) total."""
+    """One row of a reading: a phase, or the net (NEM) total.
 
-    voltage: float
-    current: float
-    power: float
+    None is unknown: the cloud sent `null`, or the endpoint has no such value
+    (the power factor of `meterdata`). Never read it as 0.
+    """
+
+    voltage: float | None
+    current: float | None
+    power: float | None
     """Signed active power in W: positive = import from the grid."""
     power_factor: float | None
-    """None where the endpoint does not send it (`meterdata`)."""
-    energy_import: float
-    energy_export: float
+    energy_import: float | None
+    energy_export: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +48,29 @@ class Reading:
     net: PhaseValues | None = None
     """The 4th (NEM / net) row some three-phase meters send."""
 
-    @property
-    def power(self) -> float:
-        """Sum of the signed phase powers."""
-        return sum(p.power for p in self.phases)
+    # Totals are None as soon as one phase's value is unknown: a sum over the
+    # known phases only would be a wrong total (for a counter, a drop that Home
+    # Assistant takes for a meter reset).
 
     @property
-    def energy_import(self) -> float:
-        """Sum of the phases' import counters."""
-        return sum(p.energy_import for p in self.phases)
+    def power(self) -> float | None:
+        """Sum of the signed phase powers (None if one is unknown)."""
+        return _total(p.power for p in self.phases)
 
     @property
-    def energy_export(self) -> float:
-        """Sum of the phases' export counters."""
-        return sum(p.energy_export for p in self.phases)
+    def energy_import(self) -> float | None:
+        """Sum of the phases' import counters (None if one is unknown)."""
+        return _total(p.energy_import for p in self.phases)
+
+    @property
+    def energy_export(self) -> float | None:
+        """Sum of the phases' export counters (None if one is unknown)."""
+        return _total(p.energy_export for p in self.phases)
+
+
+def _total(values: Iterable[float | None]) -> float | None:
+    known = list(values)
+    return None if None in known else sum(v for v in known if v is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +86,9 @@ class Meter:
 class LoginResult:
     """What a login returns. The token never shows in `repr`."""
 
-    account_id: int
+    account_id: int | str | None
+    """An int as documented; a string id the cloud sends that is not a number
+    is kept as it is; None when the answer has no id."""
     token: str = field(repr=False)
 
 
@@ -143,7 +160,7 @@ def _num(value: object, endpoint: str, what: str) -> float:
         raise _fail(endpoint, f"{what} is not a number")
     try:
         number = float(value)
-    except ValueError, OverflowError:
+    except (ValueError, OverflowError):
         raise _fail(endpoint, f"{what} is not a number") from None
     if not math.isfinite(number):
         raise _fail(endpoint, f"{what} is not finite")
@@ -176,27 +193,71 @@ def parse_time(value: object, endpoint: str) -> datetime:
         raise _fail(endpoint, "time is out of range") from None
 
 
-def parse_row(row: object, endpoint: str) -> PhaseValues:
-    """One phase row, recognised by its length.
+def _opt_num(value: object, endpoint: str, what: str) -> float | None:
+    """`_num`, or None for `null` (an unknown value)."""
+    return None if value is None else _num(value, endpoint, what)
 
-    6 values: `meterdata2` (V, I, P, PF, import, export); 5: `meterdata`
-    (V, I, P, import, export); 7: `meterdata` as some vendor code reads it
-    (V, I, P, import, export, frequency, PF).
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """Where the values of a row stand: positions, by endpoint.
+
+    A row has at least `size` values; values after the ones read (frequency,
+    reactive power... by device and firmware) are ignored, never shifted into
+    the counters. A position at or past `size` is optional: read when the row
+    is that long. Any value may be `null` (unknown).
     """
-    values = [_num(v, endpoint, "a row value") for v in _list(row, endpoint, "a row")]
-    if len(values) == 6:
-        volt, amp, watt, pf, imp, exp = values
-    elif len(values) == 5:
-        (volt, amp, watt, imp, exp), pf = values, None
-    elif len(values) == 7:
-        volt, amp, watt, imp, exp, _hz, pf = values
-    else:
+
+    size: int
+    voltage: int
+    current: int
+    power: int
+    power_factor: int
+    energy_import: int
+    energy_export: int
+
+
+V2_ROW: Final = RowLayout(6, 0, 1, 2, 3, 4, 5)
+"""`meterdata2`, `meterdatalist2`: V, I, P, PF, import, export, [extras]."""
+V1_ROW: Final = RowLayout(5, 0, 1, 2, 6, 3, 4)
+"""`meterdata`, `meterdatalist`: V, I, P, import, export, [frequency, PF as the
+vendor's own code reads a 7-value row, extras]."""
+
+ROW_LAYOUTS: Final[Mapping[str, tuple[RowLayout, ...]]] = {
+    "meterdata2": (V2_ROW,),
+    "meterdatalist2": (V2_ROW,),
+    "meterdata": (V1_ROW,),
+    "meterdatalist": (V1_ROW,),  # 5 values a phase, cut from the flat point
+    # `reading_to_dict` writes V2 rows (nulls for unknown values); stores written
+    # before hold 6-value rows, or 5-value V1 rows where the PF was unknown.
+    "cache": (V2_ROW, V1_ROW),
+}
+"""The row layouts of each endpoint, the longest first: a row takes the first
+layout it is long enough for. Other endpoint names read V2 rows."""
+
+
+def parse_row(row: object, endpoint: str) -> PhaseValues:
+    """One phase row, read with the layout of `endpoint` (see ROW_LAYOUTS)."""
+    values = _list(row, endpoint, "a row")
+    layouts = ROW_LAYOUTS.get(endpoint, (V2_ROW,))
+    layout = next((lay for lay in layouts if len(values) >= lay.size), None)
+    if layout is None:
         raise _fail(endpoint, f"a row of {len(values)} values")
-    if imp < 0 or exp < 0:
+
+    def at(index: int) -> float | None:
+        if index >= len(values):
+            return None
+        return _opt_num(values[index], endpoint, "a row value")
+
+    imp, exp = at(layout.energy_import), at(layout.energy_export)
+    pf = at(layout.power_factor)
+    if (imp is not None and imp < 0) or (exp is not None and exp < 0):
         raise _fail(endpoint, "a negative energy counter")
     if pf is not None and not -1.0 <= pf <= 1.0:
         raise _fail(endpoint, "a power factor outside -1..1")
-    return PhaseValues(volt, amp, watt, pf, imp, exp)
+    return PhaseValues(
+        at(layout.voltage), at(layout.current), at(layout.power), pf, imp, exp
+    )
 
 
 def parse_rows(
@@ -267,27 +328,81 @@ def parse_flat_history(
     return sorted(readings, key=lambda r: r.time)
 
 
+MAX_ACCOUNT_ID_LENGTH: Final = 100
+
+
 def parse_login(data: object, endpoint: str) -> LoginResult:
-    """`data` of `user/login`."""
-    account = _num(_get(data, "id", endpoint), endpoint, "id")
+    """`data` of `user/login`: the token, and the account id if there is one."""
     token = _get(data, "token", endpoint)
-    if not account.is_integer() or not isinstance(token, str) or not token:
-        raise _fail(endpoint, "no account id or token")
-    return LoginResult(int(account), token)
+    if not isinstance(token, str) or not token:
+        raise _fail(endpoint, "no token")
+    try:
+        value = _get(data, "id", endpoint)
+    except IammeterResponseError:
+        value = None  # no id: the token is what matters
+    return LoginResult(_account_id(value, endpoint), token)
+
+
+def _account_id(value: object, endpoint: str) -> int | str | None:
+    """An int (also from a numeric string: "2025" is 2025, as it always was),
+    another text as it is, None for none."""
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > MAX_ACCOUNT_ID_LENGTH or not text.isprintable():
+            raise _fail(endpoint, "the account id is not a short text")
+        try:
+            number = _num(text, endpoint, "id")
+        except IammeterResponseError:
+            return text or None
+        return int(number) if number.is_integer() else text
+    if value is None:
+        return None
+    number = _num(value, endpoint, "id")
+    if not number.is_integer():
+        raise _fail(endpoint, "the account id is not a whole number")
+    return int(number)
 
 
 def parse_sites(data: object, endpoint: str) -> list[Meter]:
-    """`data` of `user/sitelist`: the meters of every site on the account."""
+    """`data` of `user/sitelist`: the meters of every site on the account.
+
+    One unusable site or meter item is skipped (logged at debug), the others
+    kept; an answer that is not a list at all is an error. A site name is only
+    a label: without one, the site's meters are kept.
+    """
     meters: list[Meter] = []
-    for site in _list(data, endpoint, "data"):
-        site_name = _str(_get(site, "name", endpoint), endpoint, "site name")
-        for meter in _list(_get(site, "meters", endpoint), endpoint, "meters"):
-            sn = _str(_get(meter, "sn", endpoint), endpoint, "sn").strip()
-            name = _get(meter, "name", endpoint)
-            if not sn:
-                raise _fail(endpoint, "a meter without a serial number")
-            meters.append(Meter(sn, name if isinstance(name, str) else sn, site_name))
+    for index, site in enumerate(_list(data, endpoint, "data")):
+        try:
+            items = _list(_get(site, "meters", endpoint), endpoint, "meters")
+        except IammeterResponseError as err:
+            _LOGGER.debug("Site %s of the site list skipped: %s", index, err)
+            continue
+        try:
+            site_name = _str(_get(site, "name", endpoint), endpoint, "site name")
+        except IammeterResponseError:
+            site_name = ""
+        for number, meter in enumerate(items):
+            try:
+                meters.append(_meter(meter, site_name, endpoint))
+            except IammeterResponseError as err:
+                _LOGGER.debug(
+                    "Meter %s of site %s of the site list skipped: %s",
+                    number,
+                    index,
+                    err,
+                )
     return meters
+
+
+def _meter(item: object, site_name: str, endpoint: str) -> Meter:
+    sn = _str(_get(item, "sn", endpoint), endpoint, "sn").strip()
+    if not sn:
+        raise _fail(endpoint, "a meter without a serial number")
+    try:
+        name = _get(item, "name", endpoint)
+    except IammeterResponseError:
+        name = None
+    return Meter(sn, name if isinstance(name, str) else sn, site_name)
 
 
 def parse_power_analysis(data: object, endpoint: str) -> PowerAnalysis:
@@ -362,7 +477,13 @@ def reading_from_dict(data: object) -> Reading:
     )
 
 
-def _row(values: PhaseValues) -> list[float]:
-    head = [values.voltage, values.current, values.power]
-    pf = [] if values.power_factor is None else [values.power_factor]
-    return [*head, *pf, values.energy_import, values.energy_export]
+def _row(values: PhaseValues) -> list[float | None]:
+    """A V2 row (see ROW_LAYOUTS["cache"]): null where a value is unknown."""
+    return [
+        values.voltage,
+        values.current,
+        values.power,
+        values.power_factor,
+        values.energy_import,
+        values.energy_export,
+    ]

@@ -8,8 +8,9 @@ and restored, so that a restart does not reset the count.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -42,6 +43,14 @@ BUDGETS: Final[Mapping[str, tuple[Budget, ...]]] = {
 }
 _KEEP: Final = max(b.window for budgets in BUDGETS.values() for b in budgets)
 
+# An empty answer means "quota used up" -- or was a one-off. In these buckets the
+# first empty answer in a row is tried again after this long (or when the budget
+# frees, if later); a second one in a row means the cloud's window really is full
+# (another client took it): no request until an hour after the first one. Other
+# buckets (logins, analyses, history) cost more per try and hold no live values:
+# they wait for the whole window at once.
+EMPTY_RETRY: Final[Mapping[str, timedelta]] = {"meterdata": timedelta(minutes=3)}
+
 
 def _ts(moment: datetime) -> float:
     return moment.timestamp()
@@ -59,6 +68,9 @@ class QuotaLedger:
         self.budgets = budgets
         self._sent: dict[tuple[str, str], list[float]] = {}
         self._blocked: dict[tuple[str, str], float] = {}
+        self._empty: dict[tuple[str, str], float] = {}
+        """When the current run of empty answers began (not stored: a restart
+        in between costs one more short retry)."""
         self._listeners: list[Callable[[], None]] = []
 
     def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -71,11 +83,14 @@ class QuotaLedger:
             listener()
 
     def _window(self, bucket: str, scope: str, now: datetime) -> list[float]:
-        sent = self._sent.get((bucket, scope), [])
+        """The requests within the longest window before `now`.
+
+        Read-only: `now` may lie ahead (when does a block end?), and requests
+        that are old by then still count today. Only `acquire`, at the real
+        now, forgets what has left every window.
+        """
         horizon = _ts(now - _KEEP)
-        while sent and sent[0] <= horizon:
-            sent.pop(0)
-        return sent
+        return [t for t in self._sent.get((bucket, scope), []) if t > horizon]
 
     def used(self, bucket: str, scope: str, now: datetime, window: timedelta) -> int:
         """Requests recorded in the sliding `window` that ends at `now`."""
@@ -105,13 +120,58 @@ class QuotaLedger:
                 free = max(free, oldest + budget.window.total_seconds())
         return _dt(free)
 
+    def spare_from(
+        self,
+        bucket: str,
+        scope: str,
+        now: datetime,
+        *,
+        every: timedelta,
+        next_due: datetime,
+        max_gap: timedelta,
+    ) -> datetime:
+        """When one extra request (a manual refresh) may be sent, `now` at best.
+
+        A schedule sends one request every `every`, the next at `next_due`. The
+        extra request takes the place of the schedule's next one (the schedule
+        restarts after it), and it must leave the schedule its budget: the
+        schedule's next request is sent on time, and while the extra one counts
+        no scheduled request may be pushed (by the budgets) so far that two
+        requests lie more than `max_gap` (or `every`, if longer) apart.
+        Later moments are looked for with the schedule's requests sent until
+        then; if none within the longest window will do, the answer is the
+        schedule's next request (which the extra one could only replace).
+        """
+        budgets = self.budgets.get(bucket, ())
+        blocked = self._blocked.get((bucket, scope), 0.0)
+        times = sorted(self._window(bucket, scope, now))
+        start = _ts(now)
+        if not budgets:
+            return _dt(max(start, blocked))
+        window = max(b.window for b in budgets).total_seconds()
+        step = every.total_seconds()
+        due = _free_at(times, max(_ts(next_due), start), budgets, blocked)
+        first_due = due
+        ages = {t + b.window.total_seconds() for t in times for b in budgets}
+        moments = {start} | {t for t in ages if start < t <= start + window}
+        for moment in sorted(moments):
+            while due <= moment:  # the schedule's requests until then
+                insort(times, due)
+                due = _free_at(times, due + step, budgets, blocked)
+            if _free_at(times, moment, budgets, blocked) <= moment and _fits(
+                times, moment, budgets, blocked, every, max_gap
+            ):
+                return _dt(moment)
+        return _dt(first_due)
+
     def acquire(self, bucket: str, scope: str, endpoint: str, now: datetime) -> None:
         """Record a request about to be sent, or raise if it would break a budget."""
         free = self.next_free(bucket, scope, now)
         if free > now:
             raise IammeterQuotaError(endpoint, free, by_server=False)
         if bucket in self.budgets:
-            self._sent.setdefault((bucket, scope), []).append(_ts(now))
+            kept = self._window(bucket, scope, now)
+            self._sent[(bucket, scope)] = [*kept, _ts(now)]
             self._changed()
 
     def mark_exhausted(self, bucket: str, scope: str, now: datetime) -> datetime:
@@ -122,6 +182,43 @@ class QuotaLedger:
         self._blocked[(bucket, scope)] = _ts(until)
         self._changed()
         return until
+
+    def mark_empty(self, bucket: str, scope: str, now: datetime) -> datetime:
+        """The server answered nothing (its sign of a used-up quota).
+
+        In the buckets of `EMPTY_RETRY` the first empty answer in a row may be a
+        one-off: the next request waits only a moment. A second in a row means
+        the cloud's window is full: every request it counted was sent before
+        the first empty answer, so the window has passed an hour after that one.
+        Elsewhere the window is waited for at once (`mark_exhausted`).
+        """
+        retry = EMPTY_RETRY.get(bucket)
+        if retry is None:
+            return self.mark_exhausted(bucket, scope, now)
+        key = (bucket, scope)
+        window = min((b.window for b in self.budgets.get(bucket, ())), default=HOUR)
+        first = self._empty.get(key)
+        if first is not None and _ts(now) - first < window.total_seconds():
+            return self.mark_exhausted(bucket, scope, _dt(first))
+        self._empty[key] = _ts(now)
+        until = max(now + retry, self.next_free(bucket, scope, now))
+        self._blocked[key] = max(_ts(until), self._blocked.get(key, 0.0))
+        self._changed()
+        return until
+
+    def answered(self, bucket: str, scope: str) -> None:
+        """The server answered (not nothing): a run of empty answers has ended."""
+        self._empty.pop((bucket, scope), None)
+
+    def block_until(
+        self, bucket: str, scope: str, now: datetime, until: datetime
+    ) -> datetime:
+        """The server asked for a pause (HTTP 429 Retry-After): none before
+        `until`. Returns when the next request may be sent."""
+        key = (bucket, scope)
+        self._blocked[key] = max(_ts(until), self._blocked.get(key, 0.0))
+        self._changed()
+        return self.next_free(bucket, scope, now)
 
     def export(self) -> dict[str, Any]:
         """A JSON-serialisable copy of the state."""
@@ -151,6 +248,49 @@ class QuotaLedger:
                     self._blocked[key] = max(
                         _stamp(until) or 0.0, self._blocked.get(key, 0.0)
                     )
+
+
+def _free_at(
+    sent: Sequence[float], moment: float, budgets: tuple[Budget, ...], blocked: float
+) -> float:
+    """When (from `moment`) one more request fits the budgets, `sent` sorted."""
+    free = max(moment, blocked)
+    moved = True
+    while moved:
+        moved = False
+        for budget in budgets:
+            window = budget.window.total_seconds()
+            inside = [t for t in sent if t > free - window]
+            if len(inside) >= budget.limit:
+                later = inside[len(inside) - budget.limit] + window
+                if later > free:
+                    free, moved = later, True
+    return free
+
+
+def _fits(
+    sent: Sequence[float],
+    extra: float,
+    budgets: tuple[Budget, ...],
+    blocked: float,
+    every: timedelta,
+    max_gap: timedelta,
+) -> bool:
+    """Whether a schedule restarting after an extra request at `extra` keeps its
+    requests at most `max_gap` (or `every`) apart while that request counts --
+    and its first request on time: the budget keeps one for it."""
+    times = sorted([*sent, extra])
+    step = every.total_seconds()
+    gap = max(max_gap.total_seconds(), step)
+    horizon = extra + max(b.window.total_seconds() for b in budgets)
+    last, due = extra, extra + step
+    while due < horizon:
+        moment = _free_at(times, due, budgets, blocked)
+        if moment - last > gap or (last == extra and moment > due):
+            return False
+        insort(times, moment)
+        last, due = moment, moment + step
+    return True
 
 
 _LATEST_STAMP = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
