@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,7 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.analytics import MAX_OUTAGES, AnalyticsData
 from custom_components.iammeter_cloud.api import OfflineAnalysis, Outage
-from tests.common import advance, advance_in_steps, restart
+from tests.common import advance, advance_in_steps, day_minutes, restart
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
@@ -88,11 +88,12 @@ async def test_outages_show_in_offline_minutes_and_availability(
     simulator: CloudSimulator,
     mock_config_entry: MockConfigEntry,
 ) -> None:
-    # Yesterday (local) from 10:00 to 12:30 the meter was offline.
-    today = dt_util.start_of_local_day()
+    # Yesterday from 04:00 to 06:30 the meter was offline. The cloud counts the
+    # meter's days (its time zone), which need not be Home Assistant's.
     house = simulator.accounts[USERNAME].meter(SN3)
     assert house is not None
-    start = today - timedelta(hours=14)
+    yesterday = dt_util.now().date() - timedelta(days=1)
+    start = datetime.combine(yesterday, time(4), house.tz)
     house.set_offline(start, start + timedelta(minutes=150))
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
@@ -100,7 +101,8 @@ async def test_outages_show_in_offline_minutes_and_availability(
     assert float(value(hass, "sensor.house_offline_minutes_yesterday")) == 150.0
     availability = hass.states.get("sensor.house_cloud_availability_7_days")
     assert availability is not None
-    assert float(availability.state) == round(100 * (10080 - 150) / 10080, 2)
+    week = day_minutes(yesterday - timedelta(days=6), yesterday, house.tz)
+    assert float(availability.state) == round(100 * (week - 150) / week, 2)
     [outage] = availability.attributes["outages"]
     assert outage["minutes"] == 150
 
@@ -184,3 +186,29 @@ async def test_the_outage_list_keeps_the_newest_by_time_not_by_text(
         "2026/6/9 5:00:00",
         "soon",
     ]
+
+
+@pytest.mark.freeze_time(FROZEN)
+async def test_a_try_that_could_not_log_in_is_not_one_of_the_days_tries(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """Soak (issue 10 schedule): the day's first try failed (a bad answer); at the
+    second the token was refused and the login quota used up by another client
+    -- that used up the day's tries, and yesterday's analyses never came."""
+    simulator.faults.set("http_500", "power_analysis", count=2)  # both meters
+    # To 00:10 local: the new day's first tries fail.
+    midnight = dt_util.start_of_local_day() + timedelta(days=1)
+    until = midnight + timedelta(minutes=10) - dt_util.utcnow()
+    await advance_in_steps(hass, freezer, until, timedelta(minutes=10))
+    assert len([e for e in simulator.log if e.outcome == "fault:http_500"]) == 2
+    simulator.expire_tokens()
+    simulator.faults.set("empty_body", "login", count=1)
+    await advance_in_steps(hass, freezer, timedelta(hours=2), timedelta(minutes=10))
+    day = dt_util.now().date() - timedelta(days=1)
+    state = hass.states.get("sensor.house_average_power_yesterday")
+    assert state is not None
+    assert state.attributes["period_end"] == day.isoformat()
+    assert state.state != "unavailable"

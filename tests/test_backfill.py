@@ -428,7 +428,9 @@ async def test_meter_reset_inside_the_gap(
         await scenario.down(BACK)
     # The history confirmed the new counters at once (not 15 minutes later).
     coordinator = scenario.entry.runtime_data.coordinators[SN3]
-    assert coordinator.data.energy["a_import"] < 100
+    before = scenario.hass.states.get("sensor.house_energy_import_phase_a")
+    assert coordinator._guards["a_import"].value < 100  # the new register
+    assert coordinator.data.energy["a_import"] > 4000  # the sensor continues
     assert issue_registry.async_get_issue(DOMAIN, f"counter_reset_{SN3}")
     await scenario.clock.run(END)
     rows = await scenario.rows()
@@ -436,8 +438,11 @@ async def test_meter_reset_inside_the_gap(
     table = scenario.compare(rows, CHECKED, FILLED)
     reset_hour = utc("2026-06-15 11:00+00:00")
     assert next(c for i, h, c, *_ in table if h == reset_hour and "house" in i) > 0.1
+    # The phase sensor continues from where it was: its hours never fall.
     phase_a = rows["sensor.house_energy_import_phase_a"]
-    assert phase_a[utc("2026-06-15 12:00+00:00")].state < 10  # the new counter
+    states = [phase_a[hour].state for hour in sorted(phase_a)]
+    assert states == sorted(states)
+    assert before is not None
 
 
 @pytest.mark.freeze_time(START)
@@ -531,6 +536,7 @@ async def call(
 
 
 @pytest.mark.freeze_time("2026-06-15 05:40:30+00:00")
+@pytest.mark.time_zone("US/Pacific")
 async def test_action_reimports_a_day_the_same_way_twice(scenario: Scenario) -> None:
     """Local midnight (US/Pacific) is 07:00 UTC: 07:00 to 10:00 are re-imported."""
     await scenario.clock.run("2026-06-15 10:05:00+00:00")
@@ -774,3 +780,71 @@ def test_result_as_dict() -> None:
         "complete": True,
         "reason": None,
     }
+
+
+# --- the energy guard, as the recorder sees it --------------------------------
+
+NIGHT = "2026-06-15 21:40:30+00:00"  # 23:40 in Warsaw: the solar export is idle
+HOUSE = [i for i in STATS if i.startswith("sensor.house")]
+
+
+def metered(meter: SimMeter, key: str, begin: datetime, end: datetime) -> float:
+    """Energy the meter counted from `begin` to `end`, minute by minute, also
+    across a register it restored lower (which moved its register, not energy)."""
+    total, row = 0.0, "abc".index(key[0])
+    previous = counter(meter, key, to_minute(begin))
+    for minute in range(to_minute(begin) + 1, to_minute(end) + 1):
+        value = counter(meter, key, minute)
+        moved = sum(kwh for at, r, kwh in meter.restores if at == minute and r == row)
+        total += max(0.0, value - previous + (moved if value > 0 else 0.0))
+        previous = value
+    return total
+
+
+@pytest.mark.freeze_time(NIGHT)
+async def test_restored_register_and_float_noise_in_the_recorder(
+    scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Red team: phase A restores a register 0.3 kWh lower after a power cut
+    (1000.4 -> 1000.1 and counting on), and the cloud's JSON sends the idle
+    solar export counter 1e-6 kWh low every other minute, for hours.
+
+    Without the fix: +1,000 kWh in the three-phase total, a negative hour on
+    phase A, the idle export "reset" (+2,000 kWh) and a warning every few
+    minutes. Now: no negative hour, no hour above what the meter counted, every
+    hour that holds neither event exactly the energy counted, and no log line
+    about the noise.
+    """
+    house = sim_meter(scenario.sim, SN3)
+    await scenario.clock.run("2026-06-15 22:10:00+00:00")
+    house.add_noise(utc("2026-06-15 22:10:00+00:00"), every=2)
+    restored = utc("2026-06-15 22:37:00+00:00")
+    house.restore_register(restored, 0.3, row=0)
+    await scenario.clock.run("2026-06-16 01:05:00+00:00")
+    rows = await scenario.rows("2026-06-15 21:00+00:00")
+
+    checked = list(hours(utc("2026-06-15 22:00+00:00"), utc("2026-06-16 01:00+00:00")))
+    lines = []
+    for statistic_id in HOUSE:
+        keys = STATS[statistic_id][1]
+        for hour in checked:
+            row = rows[statistic_id][hour]
+            begin = scenario.clock.shown[SN3, hour]
+            end = scenario.clock.shown[SN3, hour + HOUR]
+            counted = sum(metered(house, key, begin, end) for key in keys)
+            lines.append((statistic_id, hour, row.change, counted, row.sum))
+            assert row.change >= -1e-9, (statistic_id, hour)  # no negative hour
+            assert row.change <= counted + TOLERANCE, (statistic_id, hour)  # no spike
+            if hour != hour_of(restored) or "a" not in "".join(keys)[:1]:
+                assert row.change == pytest.approx(counted, abs=TOLERANCE)
+    print_table(lines)
+    # The restore cost at most the energy of the one reading interval it fell in.
+    total = rows["sensor.house_energy_import"][hour_of(restored)]
+    phase_a = rows["sensor.house_energy_import_phase_a"][hour_of(restored)]
+    assert total.change - phase_a.change >= 0
+    noise = [
+        r
+        for r in caplog.records
+        if r.name.startswith("custom_components") and "b_export" in r.getMessage()
+    ]
+    assert noise == []

@@ -394,3 +394,107 @@ async def test_options_without_a_site_list_keep_known_names(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.data[CONF_METER_NAMES] == {SN1: "Garage", SN3: "House"}
+
+
+# --- login answers without an int account id -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "unique_id"),
+    [
+        ("int", "2002"),
+        ("numeric_string", "2002"),  # the same unique id as an int: no duplicate
+        ("text", "acct-2002"),
+        ("missing", "solo@example.com"),
+        ("null", "solo@example.com"),
+    ],
+)
+async def test_the_unique_id_whatever_the_account_id(
+    hass: HomeAssistant, simulator: CloudSimulator, shape: str, unique_id: str
+) -> None:
+    """Without an account id, the user name (in lower case) is the unique id."""
+    simulator.add_account(
+        "Solo@Example.com", "solo-pw", 2002, [SimMeter("SOLO00000001", 1, "Shed", 3)]
+    )
+    simulator.shapes.login_id = shape
+    flow_id = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        account_form(simulator, username=" Solo@Example.com ", password="solo-pw"),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == unique_id
+    assert result["data"][CONF_USERNAME] == "Solo@Example.com"
+    # The same account again is "already configured", however its id comes.
+    flow_id = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        account_form(simulator, username="Solo@Example.com", password="solo-pw"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize("shape", ["missing", "text", "numeric_string"])
+async def test_reauth_when_the_cloud_sends_no_int_id(
+    hass: HomeAssistant,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    shape: str,
+) -> None:
+    """An existing entry (unique id "1001") keeps working whatever the id."""
+    entry = init_integration
+    simulator.shapes.login_id = shape
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PASSWORD: PASSWORD}
+    )
+    if shape == "text":  # another id: it cannot tell that it is the same account
+        assert result["reason"] == "unique_id_mismatch"
+        return
+    assert result["reason"] == "reauth_successful"
+    assert entry.unique_id == str(ACCOUNT_ID)
+    await hass.async_block_till_done()
+
+
+async def test_an_entry_named_by_its_user_name_takes_the_id_that_appears(
+    hass: HomeAssistant, simulator: CloudSimulator
+) -> None:
+    """Made while the cloud sent no id; later it sends one: the same user name
+    is the same account, and the unique id stays."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=USERNAME,
+        unique_id=USERNAME,
+        data={
+            CONF_USERNAME: USERNAME,
+            CONF_PASSWORD: PASSWORD,
+            CONF_API_URL: simulator.base_url,
+            CONF_TOKEN: "expired",
+        },
+        options={CONF_METERS: [SN1], CONF_SCAN_INTERVAL: 300},
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], account_form(simulator)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.unique_id == USERNAME
+    await hass.async_block_till_done()
+
+
+async def test_reconfigure_to_another_user_without_an_id_aborts(
+    hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
+) -> None:
+    simulator.add_account("other@example.com", "other-pw", 3003, [])
+    simulator.shapes.login_id = "missing"
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        account_form(simulator, username="other@example.com", password="other-pw"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "unique_id_mismatch"
+    assert init_integration.data[CONF_USERNAME] == USERNAME

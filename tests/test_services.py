@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -14,7 +17,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.coordinator import format_local_time
-from tests.conftest import SN1, SN3
+from tests.common import NEXT_UPDATE, advance, advance_in_steps, day_minutes
+from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
 
@@ -51,7 +55,12 @@ async def test_fetch_analytics(
     assert set(response) == {"power", "offline"}
     assert response["power"]["minimum"] <= response["power"]["average"]
     assert response["power"]["average"] <= response["power"]["maximum"]
-    assert response["offline"]["total_minutes"] == 7 * 24 * 60
+    # 7 days of the meter's time zone; one of them may have 23 or 25 hours
+    end = dt_util.now().date() - timedelta(days=1)
+    house = simulator.accounts[USERNAME].meter(SN3)
+    assert house is not None
+    minutes = day_minutes(end - timedelta(days=6), end, house.tz)
+    assert response["offline"]["total_minutes"] == minutes
     assert response["offline"]["availability"] == 100.0
     assert simulator.count("power_analysis", SN3) == 2  # the daily one and this
 
@@ -158,24 +167,112 @@ async def test_fetch_analytics_failure(
     assert err.value.translation_key == "analytics_failed"
 
 
-async def test_refresh_reads_now_until_the_budget_is_used(
+async def refresh_at_once(
+    hass: HomeAssistant, device: str, calls: int
+) -> tuple[int, list[BaseException]]:
+    """`calls` refresh actions at the same time: how many succeeded, the errors."""
+    results = await asyncio.gather(
+        *(
+            hass.services.async_call(
+                DOMAIN, "refresh", {"device_id": device}, blocking=True
+            )
+            for _ in range(calls)
+        ),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    return len(results) - len(errors), errors
+
+
+def refused_until(errors: list[BaseException]) -> str:
+    """The time all refusals name (they are the translated over-budget error)."""
+    assert all(isinstance(e, ServiceValidationError) for e in errors), errors
+    keys = {e.translation_key for e in errors if isinstance(e, ServiceValidationError)}
+    assert keys == {"refresh_over_budget"}
+    times = {
+        (e.translation_placeholders or {}).get("retry_at")
+        for e in errors
+        if isinstance(e, ServiceValidationError)
+    }
+    assert len(times) == 1
+    return str(times.pop())
+
+
+async def test_twenty_refreshes_at_once_each_read_or_refuse(
     hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
     simulator: CloudSimulator,
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
+    """Issue 10: 20 refreshes at once all reported success although only 11
+    requests were sent, and the power was unavailable for 43 minutes after.
+
+    At the default interval the schedule needs the whole budget: right after
+    setup one refresh fits (it delays one update by 5 minutes); the others are
+    refused, truthfully, and the scheduled updates keep the data fresh.
+    """
     device = device_id(device_registry, init_integration, SN1)
-    for _ in range(11):  # setup used 1 of 12
+    before = simulator.count("meterdata2", SN1)
+    succeeded, errors = await refresh_at_once(hass, device, 20)
+    sent = simulator.count("meterdata2", SN1) - before
+    assert succeeded == sent == 1
+    assert len(errors) == 19
+    start = dt_util.utcnow()
+    assert refused_until(errors) == format_local_time(start + timedelta(hours=1))
+    # The scheduled update comes one interval after the refresh, and so on:
+    # the live values never turn stale.
+    await advance(hass, freezer, NEXT_UPDATE)
+    assert simulator.count("meterdata2", SN1) == before + sent + 1
+    for _ in range(60):
+        await advance(hass, freezer, timedelta(minutes=1))
+        assert hass.states.get("sensor.garage_power").state != STATE_UNAVAILABLE
+    assert simulator.max_in_window("meterdata2", SN1, timedelta(hours=1)) == 12
+
+
+@pytest.mark.parametrize("interval", [900])
+async def test_refreshes_use_only_the_budget_the_schedule_leaves(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    mock_config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    interval: int,
+) -> None:
+    """At 15 minutes the schedule needs 4 calls an hour: with setup's, 8 are
+    left for refreshes; each one read the meter, the 9th names the time."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        options={**mock_config_entry.options, CONF_SCAN_INTERVAL: interval},
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    device = device_id(device_registry, mock_config_entry, SN1)
+    start = dt_util.utcnow()
+    for _ in range(8):
         await hass.services.async_call(
             DOMAIN, "refresh", {"device_id": device}, blocking=True
         )
-    assert simulator.count("meterdata2", SN1) == 12
+    assert simulator.count("meterdata2", SN1) == 9
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN, "refresh", {"device_id": device}, blocking=True
         )
-    assert err.value.translation_key == "over_budget"
-    assert simulator.count("meterdata2", SN1) == 12
+    assert err.value.translation_key == "refresh_over_budget"
+    assert err.value.translation_placeholders == {
+        "retry_at": format_local_time(start + timedelta(hours=1))
+    }
+    assert simulator.count("meterdata2", SN1) == 9
+    # The scheduled updates go on (at :15, :30, :45 and :60) ...
+    await advance_in_steps(hass, freezer, timedelta(hours=1, minutes=1))
+    assert simulator.count("meterdata2", SN1) == 13
+    # ... and at the time named, a refresh reads the meter.
+    await hass.services.async_call(
+        DOMAIN, "refresh", {"device_id": device}, blocking=True
+    )
+    assert simulator.count("meterdata2", SN1) == 14
+    assert simulator.max_in_window("meterdata2", SN1, timedelta(hours=1)) <= 12
 
 
 async def test_refresh_failure(

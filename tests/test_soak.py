@@ -4,7 +4,9 @@ The tests marked `soak` (the campaign, ~4 min, and 10,000 fuzzed answers) are
 part of the full run; `scripts/test -m soak -s` runs them alone
 (`-s` shows the progress). `SOAK_SEED=<n>` re-runs a campaign (`SOAK_SEED=random`
 draws one), `SOAK_DAYS=<n>` shortens or lengthens it and `SOAK_EXAMPLES=<n>` sets
-the examples of the fuzzing. The seed is printed first, and every violation
+the examples of the fuzzing; `SOAK_EMPTY_RETRY=0` runs the campaign with the
+former policy for empty answers (the first one waits for the whole window), to
+compare the minutes they cost. The seed is printed first, and every violation
 names the seed and the step. The other tests here (what the campaign found) are
 in the default run.
 """
@@ -12,10 +14,12 @@ in the default run.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Generator
 from datetime import timedelta
 import math
 import os
 import random
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
@@ -33,6 +37,7 @@ from homeassistant.util import dt as dt_util
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from yarl import URL
 
 from custom_components.iammeter_cloud.api import (
     IammeterCloud,
@@ -43,6 +48,7 @@ from custom_components.iammeter_cloud.api import (
     OfflineAnalysis,
     PowerAnalysis,
 )
+from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
 from custom_components.iammeter_cloud.const import (
     CONF_API_URL,
     CONF_METER_NAMES,
@@ -72,6 +78,15 @@ def _print(capsys: pytest.CaptureFixture[str], line: str) -> None:
         print(line, flush=True)
 
 
+@pytest.fixture
+def empty_answer_policy() -> Generator[str]:
+    """The policy for empty answers: ours, or (`SOAK_EMPTY_RETRY=0`) the former
+    one, which waits for the whole window at the first empty answer."""
+    former = os.environ.get("SOAK_EMPTY_RETRY") == "0"
+    with patch.dict(EMPTY_RETRY, {}, clear=former):
+        yield "window at once (former)" if former else "retry once, then the window"
+
+
 # The recorder records the energy sensors (their statistics are checked) and
 # compiles statistics every 5 minutes, as Home Assistant does.
 RECORDED = {"include": {"entity_globs": ["sensor.*energy*"]}}
@@ -88,12 +103,17 @@ async def test_a_month_of_bad_days(
     freezer: FrozenDateTimeFactory,
     socket_enabled: None,
     capsys: pytest.CaptureFixture[str],
+    empty_answer_policy: str,
 ) -> None:
     began = _wall()
     seed = soak_seed()
     days = int(os.environ.get("SOAK_DAYS", "30"))
     with capsys.disabled():
-        print(f"\nsoak: seed={seed} days={days} start={START}", flush=True)
+        print(
+            f"\nsoak: seed={seed} days={days} start={START} "
+            f"empty answers: {empty_answer_policy}",
+            flush=True,
+        )
     await hass.config.async_set_time_zone("Europe/Warsaw")
     cloud = SoakCloud(dt_util.utcnow, seed)
     await cloud.start()
@@ -209,7 +229,8 @@ async def test_a_restart_while_the_quota_is_used_up_keeps_the_entry_loaded(
     minutes, the entry stayed in setup retry (every entity unavailable, energy
     too) and read again only at Home Assistant's next retry, up to 10 minutes
     after the quota had freed."""
-    simulator.faults.set("empty_body", "meterdata2", count=2)  # both refused
+    # Both refused twice in a row (a first empty answer is tried again soon).
+    simulator.faults.set("empty_body", "meterdata2", count=4)
     await advance(hass, freezer, NEXT_UPDATE)
     refused = dt_util.utcnow()
     await advance_in_steps(hass, freezer, timedelta(minutes=20))
@@ -240,6 +261,7 @@ ANSWER_DATA = st.one_of(
     models.OFFLINE_DATA,
     models.SITES,
     models.objects({"id": models.NUMBERS, "token": models.SCALARS}),
+    fuzz.SHAPED,
 )
 _fuzz_counts: Counter[str] = Counter()
 
@@ -271,17 +293,22 @@ def _sound(name: str, result: object, client: IammeterCloud) -> bool:
 )
 @given(
     st.sampled_from(sorted(fuzz.CALLS)),
-    fuzz.STATUS,
+    fuzz.STATUS | fuzz.REDIRECT_STATUS,
     fuzz.bodies(ANSWER_DATA),
+    fuzz.HEADERS,
 )
-def test_the_client_survives_any_answer(name: str, status: int, body: bytes) -> None:
-    """Every answer is a sound result or an IammeterError; no secret in errors."""
-    session = fuzz.FakeSession(status, body)
+def test_the_client_survives_any_answer(
+    name: str, status: int, body: bytes, headers: dict[str, str]
+) -> None:
+    """Every answer is a sound result or an IammeterError; no secret in errors;
+    no request (and so no token) to another host than the configured one."""
+    session = fuzz.FakeSession(status, body, headers)
     client = fuzz.client(session)
     try:
         result = fuzz.run(fuzz.CALLS[name](client))
     except IammeterError as err:
         _fuzz_counts["error"] += 1
+        assert {URL(url).host for _, url, _ in session.requests} <= {"cloud.example"}
         text = f"{err!s} {err!r} {err.__cause__!r} {err.__context__!r}"
         assert fuzz.TOKEN not in text
         assert fuzz.PASSWORD not in text
@@ -289,6 +316,7 @@ def test_the_client_survives_any_answer(name: str, status: int, body: bytes) -> 
     _fuzz_counts["result"] += 1
     assert _sound(name, result, client), (name, result)
     for _, url, kwargs in session.requests:
+        assert URL(url).host == "cloud.example"
         assert fuzz.TOKEN not in url
         assert fuzz.PASSWORD not in url
         assert "token" not in (kwargs.get("params") or {})

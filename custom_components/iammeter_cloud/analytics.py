@@ -102,7 +102,7 @@ class AnalyticsData:
                     )
                 ),
             )
-        except TypeError, ValueError, KeyError:
+        except (TypeError, ValueError, KeyError):
             return None
 
 
@@ -175,16 +175,17 @@ class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
         offline = stored.offline if stored else None
         client = self.account.client
         if power is None and self._may_try("power", attempts):
-            attempts["power"] += 1
             power = await self._try(
-                "power_analysis", lambda: client.power_analysis(self.sn, day, day)
+                "power_analysis",
+                lambda: client.power_analysis(self.sn, day, day),
+                attempts,
             )
         if offline is None and self._may_try("offline", attempts):
-            attempts["offline"] += 1
             first = day - timedelta(days=AVAILABILITY_DAYS - 1)
             offline = await self._try(
                 "offline_analysis",
                 lambda: client.offline_analysis(self.sn, first, day),
+                attempts,
             )
         data = AnalyticsData(day, power, offline)
         if power is None and offline is None and previous is not None:
@@ -206,11 +207,20 @@ class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
         return int(attempts[kind]) < ATTEMPTS_PER_DAY and budget > 0
 
     async def _try[T](
-        self, endpoint: str, call: Callable[[], Awaitable[T]]
+        self,
+        endpoint: str,
+        call: Callable[[], Awaitable[T]],
+        attempts: dict[str, Any],
     ) -> T | None:
+        """One of the day's tries -- unless the token was refused and logging in
+        again failed: that is no answer about the analysis."""
+        kind = endpoint.removesuffix("_analysis")
+        attempts[kind] += 1
         try:
             result = await self.account.call(call)
         except IammeterError as err:
+            if err.endpoint == "login":
+                attempts[kind] -= 1
             LOGGER.info("Meter %s: analysis not available now: %s", self.sn, err)
             if isinstance(err, IammeterQuotaError):
                 self.account.note_refusal(err, self.sn)

@@ -25,11 +25,12 @@ received the readings again on are never touched.
   ledger allows 6 a day per meter (`history`).
 - Each statistic continues from its last hourly row before the gap (`anchor`,
   never rewritten). A copy of the energy guard replays the history (no negative
-  steps; a reset counts the new counter from 0). The three-phase totals are
-  anchored backwards from the value the sensor shows now, so that the hours end
-  exactly where the recorder continues. Missed readings are also offered to the
-  live guards (`async_catch_up`): a reset during the gap is then counted as the
-  sensor will count it.
+  steps; a register change continues by its size, a reset counts the new
+  counter from 0). Every sensor's hours are anchored backwards from the value
+  the sensor shows now (the guard's published series, which never falls), so
+  that they end exactly where the recorder continues. Missed readings are also
+  offered to the live guards (`async_catch_up`): a register change during the
+  gap is then counted as the sensor will count it.
 - Only hours the recorder has finished compiling are imported (a row it would
   compile later would collide with an imported one); the rest follow when it has.
 """
@@ -42,7 +43,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components.recorder.db_schema import StatisticsRuns
-from homeassistant.components.recorder.entity_options import is_entity_recorded
 from homeassistant.components.recorder.models import (
     StatisticData,
     StatisticMeanType,
@@ -73,8 +73,8 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.recorder import get_instance, session_scope
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import EnergyConverter
-import probatio as vol
 from sqlalchemy import func
+import voluptuous as vol
 
 from .api import IammeterError, IammeterQuotaError, Reading
 from .api.models import parse_time
@@ -164,8 +164,11 @@ class _Target:
     """Guarded counters it shows: one, or the three phases of a total."""
 
     @property
-    def total(self) -> bool:
-        return len(self.counters) > 1
+    def shown(self) -> str:
+        """The coordinator's energy key of what the sensor shows."""
+        if len(self.counters) == 1:
+            return self.counters[0]
+        return "total_" + self.counters[0].split("_", 1)[1]
 
 
 @dataclass(slots=True)
@@ -624,14 +627,22 @@ class _Repair:
 
 
 def counters(reading: Reading) -> Counters:
-    """A reading's counters by guard key (`a_import`, `net_export`...)."""
-    values: Counters = {}
-    for phase, row in zip(PHASES, reading.phases, strict=False):
-        values[f"{phase}_import"] = row.energy_import
-        values[f"{phase}_export"] = row.energy_export
+    """A reading's counters by guard key (`a_import`, `net_export`...).
+
+    A counter the cloud sent as `null` is left out (the point has no value
+    for it), never taken as 0.
+    """
+    rows = [*zip(PHASES, reading.phases, strict=False)]
     if reading.net is not None:
-        values["net_import"] = reading.net.energy_import
-        values["net_export"] = reading.net.energy_export
+        rows.append(("net", reading.net))
+    values: Counters = {}
+    for name, row in rows:
+        for kind, value in (
+            ("import", row.energy_import),
+            ("export", row.energy_export),
+        ):
+            if value is not None:
+                values[f"{name}_{kind}"] = value
     return values
 
 
@@ -685,14 +696,17 @@ def _targets(
             "sensor", DOMAIN, f"{coordinator.sn}_{key}"
         )
         entry = registry.async_get(entity_id) if entity_id else None
-        if (
-            entry is None
-            or entry.disabled
-            or not is_entity_recorded(hass, entry.entity_id)
-        ):
+        if entry is None or entry.disabled or not _is_recorded(hass, entry.entity_id):
             continue
         targets.append(_Target(entry.entity_id, keys_of))
     return targets
+
+
+def _is_recorded(hass: HomeAssistant, entity_id: str) -> bool:
+    """The recorder's own test (`entity_options.is_entity_recorded`, which
+    Home Assistant has only since 2026.8)."""
+    entity_filter = get_instance(hass).entity_filter
+    return entity_filter is None or entity_filter(entity_id)
 
 
 def _last_recorded_hour(hass: HomeAssistant, ids: set[str]) -> datetime | None:
@@ -772,18 +786,15 @@ def _replay(
         if moment < since or key not in values:
             continue
         value = values[key]
-        if guard.value is None:
-            guard.value, guard.time = value, moment
-        else:
-            pending = list(guard.pending)
-            if guard.offer(value, moment) is Verdict.RESET:
-                confirmed = dict(pending)
-                timeline = [
-                    (t, confirmed[t], confirmed[t] + guard.offset)
-                    if t in confirmed
-                    else (t, shown, total)
-                    for t, shown, total in timeline
-                ]
+        pending = list(guard.pending)
+        if guard.offer(value, moment) is Verdict.RESET:
+            confirmed = dict(pending)
+            timeline = [
+                (t, confirmed[t], confirmed[t] + guard.offset)
+                if t in confirmed
+                else (t, shown, total)
+                for t, shown, total in timeline
+            ]
         shown = guard.value if guard.value is not None else value
         timeline.append((moment, shown, shown + guard.offset))
     result: list[tuple[float, float] | None] = []
@@ -815,33 +826,33 @@ def _series(
     if not hours or first is None:
         return {}
     ends = [gap.start, *(h + HOUR for h in hours), snapshot.reference]
-    if target.total:
-        energy = _total_energy(target, anchor, since, ends, snapshot)
-    else:
-        energy, values = _counter_energy(target, anchor, since, ends, snapshot)
+    energy = _energy(target, anchor, since, ends, snapshot)
     counted = _rising([max(energy[0], e) for e in energy[1:-1]])
     rows = {}
     for index, hour in enumerate(hours):
         if hour + HOUR < first:
             continue
-        state = anchor.state + counted[index] if target.total else values[index + 1]
+        state = anchor.state + counted[index]
         rows[hour] = (round(state, 3), anchor.sum + counted[index])
     return rows
 
 
-def _total_energy(
+def _energy(
     target: _Target,
     anchor: _Anchor,
     since: datetime,
     ends: Sequence[datetime],
     snapshot: _Snapshot,
 ) -> list[float]:
-    """Energy of a three-phase total since its anchor, at each end.
+    """Energy of a sensor (a counter, or a three-phase total) since its anchor,
+    at each end.
 
-    Counted backwards from the total the sensor shows at the reference reading
-    (where the recorder continues), so that the hours meet it exactly, whatever
-    reset offsets the phases carry. At the gap's start, at least what the
-    history counts from the anchor's hour on.
+    The sensors show the guards' published series, which never falls, so the
+    recorder's sum continues from what the sensor shows at the reference
+    reading. The energy is counted backwards from there (with the guard's rules
+    over the history), so that the hours meet it exactly, whatever register
+    changes the guards took. At the gap's start, at least what the history
+    counts from the anchor's hour on.
     """
     totals = [0.0] * len(ends)
     for key in target.counters:
@@ -850,8 +861,7 @@ def _total_energy(
         )
         for index, values in enumerate(replayed):
             totals[index] += 0.0 if values is None else values[1]
-    kind = target.counters[0].split("_", 1)[1]
-    shown = snapshot.live.get(f"total_{kind}", anchor.state)
+    shown = snapshot.live.get(target.shown, anchor.state)
     energy = [shown - anchor.state - (totals[-1] - t) for t in totals]
     forward = totals[0] - _first_sum(snapshot.points, target.counters, since)
     energy[0] = max(energy[0], forward)
@@ -864,35 +874,6 @@ def _first_sum(points: Sequence[Point], keys: Sequence[str], since: datetime) ->
         next((values[key] for t, values in points if t >= since and key in values), 0.0)
         for key in keys
     )
-
-
-def _counter_energy(
-    target: _Target,
-    anchor: _Anchor,
-    since: datetime,
-    ends: Sequence[datetime],
-    snapshot: _Snapshot,
-) -> tuple[list[float], list[float]]:
-    """Energy of one counter since its anchor, and its value, at each end.
-
-    Counted forwards from the anchor's value with the guard's rules. When the
-    sensor took a reset before the history could confirm it, the recorder lost
-    the energy between the gap's start and the reset: the hours lose it too, so
-    that they never end above where the recorder continues.
-    """
-    key = target.counters[0]
-    seed = CounterGuard(_max_power(key), anchor.state, anchor.start)
-    replayed = _replay(snapshot.points, key, seed, since, ends)
-    pairs = [(anchor.state, anchor.state) if p is None else p for p in replayed]
-    energy = [total - anchor.state for _, total in pairs]
-    shown = snapshot.live.get(key)
-    if key not in snapshot.fed and shown is not None:
-        at_start = pairs[0][0]
-        recorded = energy[0] + shown if shown < at_start else shown - anchor.state
-        excess = energy[-1] - recorded
-        if excess > 0.001:
-            energy = [e - excess for e in energy]
-    return energy, [value for value, _ in pairs]
 
 
 def _rising(energy: Sequence[float]) -> list[float]:

@@ -31,7 +31,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.util import dt as dt_util
-import probatio as vol
+import voluptuous as vol
 
 from .api import (
     IammeterApiError,
@@ -118,6 +118,32 @@ def _error(err: IammeterError, placeholders: dict[str, str]) -> str:
     return "unknown"
 
 
+def _username_id(username: str) -> str:
+    """The unique id of an account the cloud sends no id for: its user name."""
+    return username.strip().lower()
+
+
+def _unique_id(
+    result: LoginResult, username: str, entry: IammeterConfigEntry | None = None
+) -> str:
+    """The entry's unique id: the account id (`str(1001)`, as it always was).
+
+    Without an account id, the normalised user name. For an existing `entry`
+    (reauth, reconfigure) the same user name is the same account: its unique id
+    is kept when the login has no id, or when the entry was made from the user
+    name, so that neither a missing nor a new id asks the user for anything.
+    """
+    by_name = _username_id(username)
+    if (
+        entry is not None
+        and entry.unique_id is not None
+        and by_name == _username_id(entry.data[CONF_USERNAME])
+        and (result.account_id is None or entry.unique_id == by_name)
+    ):
+        return entry.unique_id
+    return by_name if result.account_id is None else str(result.account_id)
+
+
 class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add an IAMMETER account."""
 
@@ -174,7 +200,9 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None and (
             result := await self._login(user_input, errors, placeholders)
         ):
-            await self.async_set_unique_id(str(result.account_id))
+            await self.async_set_unique_id(
+                _unique_id(result, self._data[CONF_USERNAME])
+            )
             self._abort_if_unique_id_configured()
             self._meters = await self._client.meters() or []
             if len(self._meters) == 1:
@@ -241,7 +269,9 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 },
             }
             if result := await self._login(form, errors, placeholders):
-                await self.async_set_unique_id(str(result.account_id))
+                await self.async_set_unique_id(
+                    _unique_id(result, self._data[CONF_USERNAME], entry)
+                )
                 self._abort_if_unique_id_mismatch()
                 return self.async_update_reload_and_abort(
                     entry, data_updates=self._data
@@ -263,7 +293,9 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None and (
             result := await self._login(user_input, errors, placeholders)
         ):
-            await self.async_set_unique_id(str(result.account_id))
+            await self.async_set_unique_id(
+                _unique_id(result, self._data[CONF_USERNAME], entry)
+            )
             self._abort_if_unique_id_mismatch()
             return self.async_update_reload_and_abort(
                 entry, title=self._data[CONF_USERNAME], data_updates=self._data
@@ -373,7 +405,7 @@ async def _check_meters(
     for sn in sns if new is None else new:
         try:
             reading = await client.latest(sn)
-        except IammeterApiError, IammeterResponseError:
+        except (IammeterApiError, IammeterResponseError):
             placeholders["sn"] = sn
             errors[CONF_METERS] = "unknown_meter"
             return False

@@ -24,8 +24,18 @@ MAX_SCAN_INTERVAL: Final = 3600
 
 # Live values older than this are unavailable: automations must not act on them.
 STALE_AFTER: Final = timedelta(minutes=15)
+# A reading dated further ahead of our clock than this is logged (it counts as
+# taken when it was received, whatever its lead).
+CLOCK_AHEAD: Final = timedelta(minutes=2)
 # Communication errors: the first retry after this, doubling, capped at the interval.
 BACKOFF_START: Final = timedelta(seconds=60)
+# The token of a login that just succeeded was refused too (a cloud fault, not the
+# password): no new login for this long unless that token works meanwhile.
+FRESH_TOKEN_HOLD: Final = timedelta(hours=1)
+# A manual refresh must leave the scheduled updates their budget: it is refused
+# when it would push them so far that two readings lie more than this (or the
+# update interval, if longer) apart -- live values would turn stale.
+SCHEDULE_MAX_GAP: Final = STALE_AFTER - timedelta(minutes=2)
 
 # The energy guard. A counter may grow at most by what this power delivers.
 MAX_PHASE_POWER_W: Final = 30_000.0

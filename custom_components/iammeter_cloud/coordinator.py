@@ -19,6 +19,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .api import (
     IammeterAuthError,
@@ -31,11 +32,14 @@ from .api import (
 from .api.models import reading_from_dict, reading_to_dict
 from .const import (
     BACKOFF_START,
+    CLOCK_AHEAD,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
+    FRESH_TOKEN_HOLD,
     LOGGER,
     MAX_PHASE_POWER_W,
     PHASES,
+    SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
 from .guard import CounterGuard, Verdict
@@ -56,6 +60,9 @@ if TYPE_CHECKING:
 type IammeterConfigEntry = ConfigEntry[IammeterRuntimeData]
 
 LATEST = "meterdata"  # the ledger bucket of the latest-reading calls
+_UNPROVEN: HassKey[dict[str, tuple[int, datetime]]] = HassKey(
+    f"{DOMAIN}_unproven_token"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +72,25 @@ class MeterData:
     reading: Reading
     energy: Mapping[str, float] = field(default_factory=dict)
     """Guarded counters: `a_import`, `b_export`, `net_import`, `total_import`..."""
+    received: datetime | None = None
+    """When this integration received the reading (by its own clock)."""
+
+    @property
+    def time(self) -> datetime:
+        """When the reading was taken, as far as our clock can tell.
+
+        The reading's own time (`gmtTime`), unless that lies after the moment
+        it was received: a meter or cloud clock that runs ahead must not make a
+        reading look fresh for longer, block the readings after it, or give a
+        negative age. Such a reading counts as taken when it was received.
+        """
+        if self.received is None:
+            return self.reading.time
+        return min(self.reading.time, self.received)
 
     def is_fresh(self, now: datetime) -> bool:
         """Whether live values (power, voltage...) may be shown."""
-        return now - self.reading.time <= STALE_AFTER
+        return now - self.time <= STALE_AFTER
 
 
 @dataclass(slots=True)
@@ -81,7 +103,14 @@ class IammeterRuntimeData:
 
 
 class IammeterAccount:
-    """The entry's client, and the one place that logs in again on HTTP 401."""
+    """The entry's client, and the one place that logs in again on HTTP 401.
+
+    Only a login that the cloud refuses asks for the password (reauth). A token
+    that is refused right after a successful login is the cloud's fault: the
+    call fails as a connection error (the caller backs off), the new token is
+    kept, and there is no further login until it has worked or
+    FRESH_TOKEN_HOLD has passed.
+    """
 
     def __init__(
         self,
@@ -118,22 +147,52 @@ class IammeterAccount:
         self._raise_if_refused()
         attempts = self._login_attempts
         try:
-            return await request()
-        except IammeterAuthError:
-            pass
+            return self._worked(await request())
+        except IammeterAuthError as err:
+            refused = err
         async with self._login_lock:
             self._raise_if_refused()  # another meter's login was refused meanwhile
             if self._login_attempts == attempts:  # nobody tried meanwhile
+                self._hold_fresh_token(refused)
                 self._login_attempts += 1
                 await self._login()
             elif self.client.token is None:
                 self._login_failed_meanwhile()
         try:
-            return await request()
+            return self._worked(await request())
         except IammeterAuthError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="auth_failed"
+            # The token of a login that just succeeded: the password is right.
+            raise IammeterConnectionError(
+                err.endpoint, "the cloud refuses even a new token; trying again later"
             ) from err
+
+    @property
+    def _unproven(self) -> dict[str, tuple[int, datetime]]:
+        """By entry: (hash of the token, when) of the last login, while its
+        token has not worked yet. Kept by Home Assistant, not by this object:
+        a reload or a setup retry must not log in again for the same token."""
+        return self.hass.data.setdefault(_UNPROVEN, {})
+
+    def _worked[T](self, result: T) -> T:
+        """A call went through: the current token works."""
+        self._unproven.pop(self.entry.entry_id, None)
+        return result
+
+    def _hold_fresh_token(self, refused: IammeterAuthError) -> None:
+        """No new login while the token of the last one is fresh and unproven."""
+        held = self._unproven.get(self.entry.entry_id)
+        token = self.client.token
+        if (
+            held is not None
+            and token is not None
+            and held[0] == hash(token)
+            and dt_util.utcnow() - held[1] < FRESH_TOKEN_HOLD
+        ):
+            raise IammeterConnectionError(
+                refused.endpoint,
+                "the cloud refuses the token of a login that just succeeded;"
+                " trying again later",
+            )
 
     def _raise_if_refused(self) -> None:
         """One refused login is enough: every meter then waits for reauth."""
@@ -152,6 +211,7 @@ class IammeterAccount:
 
     async def _login(self) -> None:
         LOGGER.debug("The token was refused; logging in again")
+        self._unproven.pop(self.entry.entry_id, None)
         try:
             await self.client.login(
                 self.entry.data[CONF_USERNAME], self.entry.data[CONF_PASSWORD]
@@ -161,6 +221,11 @@ class IammeterAccount:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key="auth_failed"
             ) from err
+        if self.client.token is not None:
+            self._unproven[self.entry.entry_id] = (
+                hash(self.client.token),
+                dt_util.utcnow(),
+            )
         self.hass.config_entries.async_update_entry(
             self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
         )
@@ -209,8 +274,12 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._rejected: set[str] = set()
         self._guards: dict[str, CounterGuard] = {}
         self._unsub_stale: CALLBACK_TYPE | None = None
+        self._manual_lock = asyncio.Lock()
+        self._manual: _ManualRead | None = None
+        self._next_due: datetime | None = None
         self._cached = self._restore()
         self._first = True
+        self._clock_ahead = False
 
     @property
     def _saved(self) -> dict[str, Any]:
@@ -223,11 +292,16 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             self._guards[str(key)] = CounterGuard.restore(_max_power(str(key)), state)
         try:
             reading = reading_from_dict(saved["reading"])
-        except KeyError, IammeterError:
+        except (KeyError, IammeterError):
             return None
+        now = dt_util.utcnow()
+        fetched = dt_util.parse_datetime(str(saved.get("fetched")))
+        received = now if fetched is None else min(fetched, now)
+        for guard in self._guards.values():
+            guard.not_after(received)  # stored by a version that trusted the clock
         if not self._guards:  # cached by the config flow: not yet guarded
-            return self._accept(reading)
-        return MeterData(reading, self._energy())
+            return self._accept(reading, received)
+        return MeterData(reading, self._energy(), received)
 
     def _next_fetch(self, now: datetime) -> timedelta | None:
         """Time until the saved fetch is one interval old, if it is not yet."""
@@ -239,7 +313,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     async def _async_update_data(self) -> MeterData:
         data = await self._fetch()
         self._schedule_stale(data)
-        async_check_reporting(self.hass, self.sn, self.meter_name, data.reading.time)
+        async_check_reporting(self.hass, self.sn, self.meter_name, data.time)
         return data
 
     async def _fetch(self) -> MeterData:
@@ -266,6 +340,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 translation_placeholders={"error": str(err)},
                 retry_after=backoff.total_seconds(),
             ) from err
+        received = dt_util.utcnow()
         self._failures = 0
         async_note_success(self.hass, self.storage, "meterdata2", self.sn)
         # Working calls (with or without a new login) clear a login conflict.
@@ -273,8 +348,9 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         async_check_counter_reset(self.hass, self._saved, self.sn)
         self._saved["fetched"] = now.isoformat()
         self.storage.async_schedule_save()
-        if known is not None and reading.time <= known.reading.time:
-            return known  # not newer: changes nothing
+        if known is not None and not _is_newer(reading, received, known):
+            return known  # a duplicate, or older than the one shown
+        self._note_clock(reading.time - received)
         if _all_zero(reading):
             LOGGER.warning("Meter %s sent a reading of only zeros; skipped", self.sn)
             if known is not None:
@@ -282,10 +358,88 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             raise UpdateFailed(
                 translation_domain=DOMAIN, translation_key="no_valid_reading"
             )
-        return self._accept(reading)
+        return self._accept(reading, received)
+
+    def _note_clock(self, lead: timedelta) -> None:
+        """Log once when readings start (and stop) being dated in the future."""
+        ahead = lead > CLOCK_AHEAD
+        if ahead and not self._clock_ahead:
+            LOGGER.warning(
+                "Meter %s sends readings dated %s ahead of this clock; they count"
+                " as taken when received",
+                self.sn,
+                str(lead).split(".", 1)[0],
+            )
+        elif self._clock_ahead and not ahead:
+            LOGGER.info("Meter %s: the readings' clock is right again", self.sn)
+        self._clock_ahead = ahead
 
     async def _latest(self) -> Reading:
-        return await self.account.client.latest(self.sn)
+        manual = self._manual
+        if manual is None:
+            return await self.account.client.latest(self.sn)
+        if not manual.checked:
+            # Under the update lock now: a scheduled update may have used the
+            # budget since `async_read_now` looked.
+            manual.checked = True
+            if (retry_at := self._refresh_possible_at(dt_util.utcnow())) is not None:
+                manual.outcome = _kept_for_schedule(retry_at)
+                raise manual.outcome
+        try:
+            reading = await self.account.client.latest(self.sn)
+        except IammeterError as err:
+            manual.outcome = err
+            raise
+        manual.outcome = reading
+        return reading
+
+    async def async_read_now(self) -> None:
+        """Read the meter now (the `refresh` action), in place of the next update.
+
+        Calls are taken one at a time, and each one either sends one request
+        that returns a reading or raises: IammeterQuotaError when nothing may be
+        sent now (`retry_at`: when a manual reading may be made -- the budget is
+        used up, or what is left is needed by the scheduled updates), or another
+        IammeterError when the reading failed. The scheduled updates then go on
+        one interval after it.
+        """
+        async with self._manual_lock:
+            if (retry_at := self._refresh_possible_at(dt_util.utcnow())) is not None:
+                raise _kept_for_schedule(retry_at)
+            manual = self._manual = _ManualRead()
+            try:
+                await self.async_refresh()
+            finally:
+                self._manual = None
+        if isinstance(manual.outcome, IammeterError):
+            raise manual.outcome
+        if manual.outcome is None or not self.last_update_success:
+            raise IammeterConnectionError(
+                "meterdata2", f"no reading ({self.last_exception})"
+            )
+
+    def _refresh_possible_at(self, now: datetime) -> datetime | None:
+        """None if a manual reading may be made now, else when it may."""
+        spare = self.account.client.ledger.spare_from(
+            LATEST,
+            self.sn,
+            now,
+            every=self.interval,
+            next_due=max(self._next_due or now + self.interval, now),
+            max_gap=SCHEDULE_MAX_GAP,
+        )
+        return spare if spare > now else None
+
+    @callback
+    def _async_refresh_finished(self) -> None:
+        """Note when the next scheduled update is due (a refresh replaces it)."""
+        delay = self.update_interval
+        err = self.last_exception
+        failed = isinstance(err, UpdateFailed) and not self.last_update_success
+        retry = err.retry_after if failed and isinstance(err, UpdateFailed) else None
+        if retry is not None:
+            delay = timedelta(seconds=retry)
+        self._next_due = None if delay is None else dt_util.utcnow() + delay
 
     def _wait_for_budget(
         self,
@@ -309,28 +463,31 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             retry_after=wait.total_seconds(),
         )
 
-    def _accept(self, reading: Reading) -> MeterData:
-        counters: dict[str, float] = {}
+    def _accept(self, reading: Reading, received: datetime) -> MeterData:
+        counters: dict[str, float | None] = {}
         for phase, values in zip(PHASES, reading.phases, strict=False):
             counters[f"{phase}_import"] = values.energy_import
             counters[f"{phase}_export"] = values.energy_export
         if reading.net is not None:
             counters["net_import"] = reading.net.energy_import
             counters["net_export"] = reading.net.energy_export
+        data = MeterData(reading, received=received)
         for key, value in counters.items():
+            if value is None:  # sent as `null`: this counter keeps its value
+                continue
             guard = self._guards.setdefault(key, CounterGuard(_max_power(key)))
-            self._judge(key, guard, guard.offer(value, reading.time), value)
+            self._judge(key, guard, guard.offer(value, data.time), value)
         self._saved["reading"] = reading_to_dict(reading)
         self._saved["counters"] = {k: g.export() for k, g in self._guards.items()}
         self.storage.async_schedule_save()
-        return MeterData(reading, self._energy())
+        return MeterData(reading, self._energy(), received)
 
     def _schedule_stale(self, data: MeterData) -> None:
         """Update the entities when this reading turns stale, between updates."""
         if self._unsub_stale:
             self._unsub_stale()
         self._unsub_stale = async_track_point_in_utc_time(
-            self.hass, self._async_stale, data.reading.time + STALE_AFTER
+            self.hass, self._async_stale, data.time + STALE_AFTER
         )
 
     @callback
@@ -356,10 +513,12 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         if verdict is Verdict.RESET:
             self._rejected.discard(key)
             LOGGER.warning(
-                "Meter %s: counter %s restarted at %s kWh; accepted as a meter reset",
+                "Meter %s: counter %s went on from %s kWh (a restored, reset or"
+                " replaced register); the energy sensor continues at %s kWh",
                 self.sn,
                 key,
                 value,
+                round(guard.published or 0.0, 3),
             )
             async_note_counter_reset(self.hass, self._saved, self.sn, self.meter_name)
             return
@@ -375,13 +534,17 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             )
 
     def _energy(self) -> dict[str, float]:
-        energy = {k: g.value for k, g in self._guards.items() if g.value is not None}
+        """What the energy sensors show: the guards' published series."""
+        energy = {
+            key: round(published, 3)
+            for key, guard in self._guards.items()
+            if (published := guard.published) is not None
+        }
         for kind in ("import", "export"):
-            phases = [self._guards.get(f"{p}_{kind}") for p in PHASES]
-            present = [g for g in phases if g is not None and g.value is not None]
+            phases = [energy.get(f"{p}_{kind}") for p in PHASES]
+            present = [value for value in phases if value is not None]
             if present:
-                total = sum((g.value or 0.0) + g.offset for g in present)
-                energy[f"total_{kind}"] = round(total, 3)
+                energy[f"total_{kind}"] = round(sum(present), 3)
         return energy
 
     @callback
@@ -420,13 +583,41 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._saved["counters"] = {k: g.export() for k, g in self._guards.items()}
         self.storage.async_schedule_save()
         if self.data is not None:
-            self.data = MeterData(self.data.reading, self._energy())
+            self.data = MeterData(self.data.reading, self._energy(), self.data.received)
             self.async_update_listeners()
+
+
+@dataclass(slots=True)
+class _ManualRead:
+    """One `refresh` action's reading: checked against the budget, and what the
+    request gave."""
+
+    checked: bool = False
+    outcome: Reading | IammeterError | None = None
+
+
+def _kept_for_schedule(retry_at: datetime) -> IammeterQuotaError:
+    return IammeterQuotaError(
+        "meterdata2",
+        retry_at,
+        by_server=False,
+        reason="used up, or what is left is for the scheduled updates",
+    )
 
 
 def _max_power(key: str) -> float:
     """Net and total counters may see all three phases' power."""
     return MAX_PHASE_POWER_W * (3 if key.startswith(("net", "total")) else 1)
+
+
+def _is_newer(reading: Reading, now: datetime, known: MeterData) -> bool:
+    """Whether `reading` (received `now`) is newer than the one shown.
+
+    Dated after the shown one; or, where the shown one was dated in the future
+    (and so counts as taken when it was received), dated by a clock that is
+    right again and after that: a meter clock corrected back resumes at once.
+    """
+    return reading.time > known.reading.time or known.time < reading.time <= now
 
 
 def _all_zero(reading: Reading) -> bool:

@@ -71,7 +71,8 @@ def _row(index: int, attr: str) -> ValueFn:
 def _net(attr: str) -> ValueFn:
     def value(data: MeterData) -> float | None:
         net: PhaseValues | None = data.reading.net
-        return None if net is None else float(getattr(net, attr))
+        result: float | None = None if net is None else getattr(net, attr)
+        return result  # None: unknown (a `null` the cloud sent)
 
     return value
 
@@ -156,7 +157,7 @@ LAST_READING = IammeterSensorEntityDescription(
     translation_key="last_reading",
     device_class=SensorDeviceClass.TIMESTAMP,
     entity_category=EntityCategory.DIAGNOSTIC,
-    value_fn=lambda data: data.reading.time,
+    value_fn=lambda data: data.time,
     live=False,
 )
 

@@ -17,9 +17,9 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
 import probatio as vol
 
-from .api import IammeterError
+from .api import IammeterError, IammeterQuotaError
 from .const import DOMAIN
-from .coordinator import LATEST, IammeterConfigEntry, format_local_time
+from .coordinator import IammeterConfigEntry, format_local_time
 
 ATTR_DEVICE_ID = "device_id"
 ATTR_START_DATE = "start_date"
@@ -130,15 +130,26 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_refresh(call: ServiceCall) -> None:
-    """An immediate reading of a meter, if its budget allows one now."""
+    """An immediate reading of a meter, in place of its next scheduled one.
+
+    Concurrent calls are taken one at a time; each one reads the meter (one
+    request) or fails. It is refused, with the time, when the meter's hourly
+    budget is used up or what is left of it is needed by the scheduled updates
+    (they must keep the live values fresh).
+    """
     entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
-    if error := over_budget_error(entry, (LATEST,), sn):
-        raise error
     coordinator = entry.runtime_data.coordinators[sn]
-    await coordinator.async_refresh()
-    if not coordinator.last_update_success:
+    try:
+        await coordinator.async_read_now()
+    except IammeterQuotaError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="refresh_over_budget",
+            translation_placeholders={"retry_at": format_local_time(err.retry_at)},
+        ) from err
+    except IammeterError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="refresh_failed",
-            translation_placeholders={"error": str(coordinator.last_exception)},
-        )
+            translation_placeholders={"error": str(err)},
+        ) from err

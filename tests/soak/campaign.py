@@ -41,20 +41,23 @@ from custom_components.iammeter_cloud.api.quota import BUDGETS
 from custom_components.iammeter_cloud.const import (
     CONF_METERS,
     DOMAIN,
+    FRESH_TOKEN_HOLD,
     MAX_PHASE_POWER_W,
+    SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
 from custom_components.iammeter_cloud.issues import OFFLINE_AFTER
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
 from tests.conftest import SN1, SN3
-from tests.simulator import CloudSimulator, LogEntry, from_minute, to_minute
+from tests.simulator import CloudSimulator, LogEntry, Shapes, from_minute, to_minute
 from tests.simulator.server import QUOTAS, _midnight
 
 from .cloud import SoakCloud
 from .schedule import Event
-from .truth import ANALYTICS, Spec, Truth, spec
+from .truth import ANALYTICS, ENERGY, Spec, Truth, spec
 
 STEP = timedelta(minutes=1)
+ENERGY_NAMES = {col: name for name, col in ENERGY.items()}  # 4: "energy_import"
 SLACK = timedelta(minutes=3)  # timer offsets, setup retries, the step itself
 RECORDER_SYNC = int(os.environ.get("SOAK_RECORDER_SYNC", "60"))  # steps
 HOUR = timedelta(hours=1)
@@ -67,6 +70,22 @@ EXPECTED_ERROR = "Error fetching iammeter_cloud"
 
 class InvariantError(AssertionError):
     """An invariant broke."""
+
+
+# Requests that returned a reading (of zeros, or with a jump, too).
+READ_OUTCOMES = ("ok", "fault:zero_rows", "fault:spike")
+EMPTY_ONE_OFF = "a one-off empty answer"
+EMPTY_OTHER = "another client took the quota"
+
+
+@dataclass
+class GapWatch:
+    """After an empty answer (or another client's burst) until a newer reading:
+    the minutes with the live values unavailable."""
+
+    case: str
+    since: datetime
+    stale: int = 0
 
 
 class LogWatch(logging.Handler):
@@ -128,6 +147,10 @@ class Stats:
     windows: dict[str, int] = field(default_factory=dict)
     checks: Counter[str] = field(default_factory=Counter)
     recoveries: list[float] = field(default_factory=list)
+    # Issue 10: per case of empty answers, (minutes until a newer reading,
+    # minutes with the live values unavailable); refresh actions by outcome.
+    gaps: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    refreshes: Counter[str] = field(default_factory=Counter)
 
 
 class Campaign:
@@ -178,9 +201,15 @@ class Campaign:
         self._energy: dict[str, float] = {}
         # Per energy entity: when each new value was shown, and its reading's time.
         self._energy_trace: dict[str, list[tuple[datetime, datetime]]] = {}
-        self._offsets: Counter[str] = Counter()
-        self._reset_at: dict[str, datetime] = {}
-        self._reset_done: set[str] = set()
+        # Register changes (a reset, a restored register) by meter: (from, rows
+        # affected or None for all, the kind); and what each energy sensor adds
+        # to the meter's counter since it took one (the guard's published
+        # series continues from where it was).
+        self._registers: dict[str, list[tuple[datetime, int | None, str]]] = {}
+        self._shift: dict[str, float] = {}
+        self._taken: set[tuple[str, int]] = set()
+        # (the value an energy sensor held, the counter's first lower value)
+        self._held: dict[str, tuple[float, float]] = {}
         self._lower: dict[str, set[int]] = {}
         self._seen_states: dict[str, object] = {}
         # Faults in flight.
@@ -188,6 +217,14 @@ class Campaign:
         self._expect: list[Expectation] = []
         self._armed_mid_update = False
         self._abandoned: set[int] = set()
+        # Issue 10: logins while tokens are refused, HTTP 429's pause per scope,
+        # meters whose data must stay fresh after a burst of refreshes, and the
+        # minutes an empty answer costs.
+        self._token_episode: tuple[str, int, datetime] | None = None
+        self._retry_after = timedelta(0)
+        self._paused: dict[str, datetime] = {}
+        self._keep_fresh: dict[str, datetime] = {}
+        self._gaps: dict[str, GapWatch] = {}
         self.watch = LogWatch(cloud.secrets)
         self.timing: Counter[str] = Counter()
         self.limits: dict[str, int] = {}
@@ -411,19 +448,70 @@ class Campaign:
         label = kind
         if kind == "fault":
             label = f"{args['fault']}@{args['endpoint']}"
-            sim.faults.set(args["fault"], args["endpoint"], args.get("count"))
+            retry_after = args.get("retry_after")
+            sim.faults.set(
+                args["fault"],
+                args["endpoint"],
+                args.get("count"),
+                retry_after=retry_after,
+            )
             if args.get("count"):
                 self._count_faults[args["endpoint"]] = label
+            if retry_after is not None:  # HTTP 429: as the integration bounds it
+                seconds = min(max(int(retry_after), 60), 3600)
+                self._retry_after = timedelta(seconds=seconds)
+            if args["fault"] == "token_glitch":
+                self._start_token_episode(label)
         elif kind == "fault_end":
             sim.faults.clear(args["endpoint"])
+            if args["fault"] == "token_glitch":
+                self._end_token_episode()
             self.expect_all(f"end of {args['fault']}@{args['endpoint']}")
             return
+        elif kind == "token_invalid_200":
+            # The tokens expire, and the cloud says so with HTTP 200 "token
+            # invalid": one login brings the data back (the fault lasting).
+            sim.faults.set(kind)
+            sim.expire_tokens()
+            self._start_token_episode(kind)
+            for sn in self.meters:
+                self.expect(sn, kind, despite_faults=True)
+        elif kind == "token_invalid_200_end":
+            sim.faults.clear("*")
+            self._end_token_episode()
+            return
+        elif kind == "concurrent_refresh":
+            label = await self.refresh_at_once(args["sn"], args["calls"])
         elif kind == "token_expiry":
             sim.expire_tokens()
             self.expect_all(kind)
+        elif kind == "shape":
+            shape = args["shape"]
+            label = f"{shape}@meterdata2" if shape != "login_id" else shape
+            if shape == "extra_values":
+                sim.shapes.extra_values = args["extra_values"]
+            elif shape == "nulls":
+                sim.shapes.nulls = frozenset(args["nulls"])
+                rows = args["null_rows"]
+                sim.shapes.null_rows = None if rows is None else frozenset(rows)
+                label = f"nulls:{'+'.join(args['nulls'])}@meterdata2"
+            else:
+                sim.shapes.login_id = args["login_id"]
+                label = f"login_id:{args['login_id']}"
+        elif kind == "shape_end":
+            sim.shapes = Shapes()
+            self.expect_all(f"end of {args['shape']}")
+            return
         elif kind == "other_client_readings":
-            await self.cloud.other_client_readings(args["sn"], args["count"])
+            # The cloud counts each of them (the vendor: it counts every request
+            # it receives): the meter's window is full for the next hour.
+            sim.quota_counts_rejected = True
+            try:
+                await self.cloud.other_client_readings(args["sn"], args["count"])
+            finally:
+                sim.quota_counts_rejected = False
             label = "quota_used_by_other_client"
+            self._gaps[args["sn"]] = GapWatch(EMPTY_OTHER, self.now())
             self.expect(args["sn"], label)
         elif kind == "other_client_logins":
             await self.cloud.other_client_logins(args["count"])
@@ -440,8 +528,24 @@ class Campaign:
             sn = args["sn"]
             at = self.now() + STEP
             self.meters[sn].reset_counters(at)
-            self._reset_at[sn] = at
+            self._registers.setdefault(sn, []).append((at, None, "reset"))
             label = "genuine_counter_reset"
+        elif kind == "restored_register":
+            sn, at = args["sn"], self.now() + STEP
+            self.meters[sn].restore_register(at, args["kwh"], args["row"])
+            self._registers.setdefault(sn, []).append((at, args["row"], "restored"))
+            label = f"restored_register_{args['kwh']}kWh"
+        elif kind == "float_noise":
+            start = self.now() + STEP
+            end = start + timedelta(minutes=args["minutes"])
+            self.meters[args["sn"]].add_noise(start, end, every=args["every"])
+            label = "float_wobble" if args["every"] == 2 else "float_noise"
+        elif kind == "clock_ahead":
+            start = self.now() + STEP
+            end = start + timedelta(minutes=args["minutes"])
+            lead = timedelta(minutes=args["lead"])
+            self.meters[args["sn"]].set_clock_lead(start, end, lead)
+            label = "future_reading" if args["minutes"] == 1 else "clock_ahead"
         elif kind in ("restart", "reload"):
             await (self.restart(kind) if kind == "restart" else self.reload())
         elif kind == "restart_mid_update":
@@ -456,6 +560,133 @@ class Campaign:
         else:
             raise AssertionError(kind)
         self.stats.faults[label] += 1
+
+    def _watch_freshness(
+        self, sn: str, now: datetime, reading: datetime | None, fresh: bool
+    ) -> None:
+        """The minutes an empty answer costs; the data stay fresh after a burst
+        of refreshes (unless something else keeps them from it)."""
+        watch = self._gaps.get(sn)
+        if watch is not None:
+            watch.stale += 0 if fresh else 1
+            if reading is not None and reading >= watch.since:
+                del self._gaps[sn]
+                waited = (now - watch.since).total_seconds() / 60
+                self.stats.gaps.setdefault(watch.case, []).append((waited, watch.stale))
+        until = self._keep_fresh.get(sn)
+        if until is not None and now > until:
+            del self._keep_fresh[sn]
+        elif until is not None and reading is not None and not self._disturbed(sn, now):
+            limit = max(SCHEDULE_MAX_GAP, self.interval) + SLACK
+            self.check(
+                "refreshes leave the scheduled updates their budget",
+                now - reading <= limit,
+                f"{sn}: the newest reading is {now - reading} old after refreshes",
+            )
+
+    def _disturbed(self, sn: str, now: datetime) -> bool:
+        """Something else than refreshes may keep the data from being fresh."""
+        if self.cloud.sim.faults.active or self._expect or sn in self._gaps:
+            return True
+        if self.entry.state is not ConfigEntryState.LOADED:
+            return True
+        minute = to_minute(now)
+        if not all(
+            self.meters[sn].is_online(m) for m in range(minute - 20, minute + 1)
+        ):
+            return True
+        recent = [
+            self._refused.get(sn),
+            self._refused.get("login"),
+            self._paused.get(sn),
+        ]
+        return any(t is not None and t > now - HOUR for t in recent)
+
+    def _readings_since(self, mark: int, sn: str) -> int:
+        """Our reading requests for `sn` after log entry `mark` that got one."""
+        return sum(
+            1
+            for e in self.cloud.sim.log[mark:]
+            if self.cloud.is_ours(e)
+            and e.endpoint in LATEST
+            and e.scope == sn
+            and e.outcome in READ_OUTCOMES
+        )
+
+    async def refresh_at_once(self, sn: str, calls: int) -> str:
+        """`calls` refresh actions at the same time: each one read the meter or
+        failed with a translated error, and the data stay fresh afterwards."""
+        device = dr.async_get(self.hass).async_get_device_by_identifier(
+            (DOMAIN, sn), self.entry.entry_id
+        )
+        assert device is not None
+        mark = len(self.cloud.sim.log)
+
+        async def all_at_once() -> list[BaseException | None]:
+            return await asyncio.gather(
+                *(
+                    self.hass.services.async_call(
+                        DOMAIN, "refresh", {"device_id": device.id}, blocking=True
+                    )
+                    for _ in range(calls)
+                ),
+                return_exceptions=True,
+            )
+
+        results = await self.drive(all_at_once())
+        await self.settle()
+        succeeded = 0
+        for result in results:
+            if result is None:
+                succeeded += 1
+                self.stats.refreshes["ok"] += 1
+                continue
+            translated = isinstance(result, HomeAssistantError) and bool(
+                result.translation_key
+            )
+            self.check(
+                "a refresh fails with a translated error", translated, repr(result)
+            )
+            assert isinstance(result, HomeAssistantError)
+            self.check(
+                "no secret in an action's error",
+                not any(
+                    s in f"{result} {result.translation_placeholders}"
+                    for s in self.cloud.secrets
+                ),
+                "refresh",
+            )
+            self.stats.refreshes[str(result.translation_key)] += 1
+        readings = self._readings_since(mark, sn)
+        self.check(
+            "a refresh succeeds only with a reading made for it",
+            succeeded == readings,
+            f"{sn}: {succeeded} of {calls} refreshes succeeded, {readings} readings",
+        )
+        reading = self._reading.get(sn)
+        if reading is not None and self.now() - reading <= STALE_AFTER:
+            self._keep_fresh[sn] = self.now() + HOUR
+        return "concurrent_refresh"
+
+    def _start_token_episode(self, label: str) -> None:
+        self._read_log()
+        self._token_episode = (label, len(self._login_times), self.now())
+
+    def _end_token_episode(self) -> None:
+        """A refused token costs one login (and one more an hour while the
+        cloud refuses even new tokens), never the password."""
+        self._read_log()
+        if self._token_episode is None:
+            return
+        label, before, began = self._token_episode
+        self._token_episode = None
+        logins = len(self._login_times) - before
+        allowed = 1 + int((self.now() - began) / FRESH_TOKEN_HOLD)
+        self.check(
+            "a login only when needed while tokens are refused",
+            logins <= allowed,
+            f"{logins} logins during {label} ({self.now() - began}, {allowed} allowed)",
+        )
 
     async def restart(self, label: str) -> None:
         """Stop and start again; the new "process" knows only what was stored."""
@@ -498,6 +729,7 @@ class Campaign:
         elif service == "backfill":
             data["start_date"] = str(end)
         response = None
+        mark = len(self.cloud.sim.log)
         try:
             response = await self.drive(
                 self.hass.services.async_call(
@@ -523,6 +755,14 @@ class Campaign:
         await self.settle()
         if service == "fetch_analytics":
             self._check_analytics_response(sn, start, end, response)
+        if service == "refresh":
+            readings = self._readings_since(mark, sn)
+            self.check(
+                "a refresh succeeds only with a reading made for it",
+                readings == 1 if outcome == "ok" else readings == 0,
+                f"{sn}: {outcome} with {readings} readings",
+            )
+            self.stats.refreshes[outcome] += 1
         return f"{service}:{outcome}"
 
     def _check_analytics_response(
@@ -555,13 +795,14 @@ class Campaign:
         for sn in self.meters:
             self.expect(sn, label)
 
-    def expect(self, sn: str, label: str) -> None:
+    def expect(self, sn: str, label: str, *, despite_faults: bool = False) -> None:
         """Fresh data for `sn` within two intervals, or when its quota frees."""
         self._read_log()
         now = self.now()
         if not self.meters[sn].is_online(to_minute(now)):
             return  # it has nothing new; the end of its outage expects it
-        if any(f.remaining is None for f in self.cloud.sim.faults.active.values()):
+        faults = self.cloud.sim.faults.active.values()
+        if not despite_faults and any(f.remaining is None for f in faults):
             return  # a fault lasts: its end expects fresh data
         deadline = max(now + 2 * self.interval, self._quota_frees(sn, now)) + SLACK
         for pending in self._expect:
@@ -664,6 +905,8 @@ class Campaign:
                 break
             self._log_pos += 1
             self.stats.outcomes[entry.outcome] += 1
+            if self.cloud.is_ours(entry) and entry.endpoint in LATEST:
+                self._answered_reading(entry)
             if self.cloud.is_ours(entry) and entry.outcome in (
                 "quota",
                 "fault:empty_body",
@@ -677,7 +920,25 @@ class Campaign:
                             pending.deadline, entry.time + HOUR + SLACK
                         )
 
+    def _answered_reading(self, entry: LogEntry) -> None:
+        """HTTP 429 pauses the meter's calls; an empty answer starts a watch."""
+        if entry.status == 429:
+            until = entry.time + self._retry_after
+            self._paused[entry.scope] = until
+            for pending in self._expect:
+                if pending.sn == entry.scope:
+                    deadline = until + self.interval + SLACK
+                    pending.deadline = max(pending.deadline, deadline)
+        elif entry.outcome == "fault:empty_body" and entry.scope not in self._gaps:
+            self._gaps[entry.scope] = GapWatch(EMPTY_ONE_OFF, entry.time)
+
     def _arrived(self, entry: LogEntry) -> None:
+        if entry.endpoint in LATEST and (until := self._paused.get(entry.scope)):
+            self.check(
+                "HTTP 429's Retry-After is honoured",
+                entry.time >= until,
+                f"{entry.scope}: a request at {entry.time}, paused until {until}",
+            )
         if entry.endpoint in LATEST and entry.scope in self._our_latest:
             self._latest_times[entry.scope].append(entry.time)
             self._our_latest[entry.scope].append(entry.time)
@@ -727,9 +988,12 @@ class Campaign:
             assert reading is not None
             minute = to_minute(reading)
             self.check("reading not in the future", reading <= now, shown.state)
+            # Dated ahead by the meter's clock, a reading counts as taken when
+            # it was received: within the minute the meter sent it.
+            ahead = meter.clock_lead(minute) > timedelta()
             self.check(
                 "reading is one the meter sent",
-                meter.is_online(minute) and reading == from_minute(minute),
+                meter.is_online(minute) and (reading == from_minute(minute) or ahead),
                 shown.state,
             )
             before = self._reading.get(sn)
@@ -743,6 +1007,7 @@ class Campaign:
             self._reading[sn] = reading
             self._check_offline_issue(sn, now, reading)
         fresh = reading is not None and now - reading <= STALE_AFTER
+        self._watch_freshness(sn, now, reading, fresh)
         connection = states.get(self.connection[sn])
         if connection is not None and connection.state not in GONE:
             self.check(
@@ -808,26 +1073,11 @@ class Campaign:
         eid = item.entity_id
         last = self._energy.get(eid)
         if last is not None and value != last:
-            if value < last:
-                reset = self._reset_at.get(item.sn)
-                allowed = (
-                    item.kind == "energy"
-                    and reset is not None
-                    and reading is not None
-                    and reading >= reset
-                    and eid not in self._reset_done
-                )
-                self.check(
-                    "energy never decreases",
-                    allowed,
-                    f"{eid}: {last} -> {value}",
-                )
-                issue = ir.async_get(self.hass).async_get_issue(
-                    DOMAIN, f"counter_reset_{item.sn}"
-                )
-                self.check("a reset raises its repair", issue is not None, eid)
-                self._reset_done.add(eid)
-                self._offsets[f"{item.sn}:{item.col}"] += last
+            # Every energy sensor, phases too, only grows: a register change
+            # continues the series from where it was.
+            self.check(
+                "energy never decreases", value > last, f"{eid}: {last} -> {value}"
+            )
             self.check(
                 "energy never returns to 0",
                 value > 0 or last == 0,
@@ -840,22 +1090,37 @@ class Campaign:
         if item.kind != "energy" or rows is None or reading is None:
             return
         true = rows[item.row][item.col]
-        if value == true:
+        shift = self._shift.get(eid, 0.0)
+        expected = round(true + shift, 3)
+        nulled = self.cloud.sim.nulled.get((item.sn, to_minute(reading)), set())
+        if (item.row, ENERGY_NAMES[item.col]) in nulled:
+            # Sent as null with this reading: the counter keeps its last value.
+            self.check(
+                "a null counter keeps its last value",
+                value <= expected,
+                f"{eid} = {value}, the meter sent null (truly {true}) at {reading}",
+            )
+            return
+        if abs(value - expected) < 1e-6:
             self._lower.pop(eid, None)
+            self._held.pop(eid, None)
             self.stats.checks["energy is the truth"] += 1
             return
+        held = self._held.setdefault(eid, (last if last is not None else value, true))
+        if self._took_register(item, value, true, reading, held):
+            return
         # The guard keeps a value only while the meter's counter is lower than it
-        # (a glitch, or a reset that is not yet confirmed): never a higher one.
+        # (a glitch, or a register change not yet confirmed): never a higher one.
         self.check(
             "energy is the truth or the guard's last value",
-            true < value,
+            value > expected and abs(value - held[0]) < 1e-6,
             f"{eid} = {value}, the meter sent {true} at {reading}",
         )
         lower = self._lower.setdefault(eid, set())
         lower.add(to_minute(reading))
         if true > 0:
             self.check(
-                "a persisting lower counter is accepted as a reset",
+                "a persisting lower counter is taken as a new register",
                 len(
                     [
                         m
@@ -866,6 +1131,47 @@ class Campaign:
                 <= 5,
                 f"{eid} stays at {value} while the meter sends {true}",
             )
+
+    def _took_register(
+        self,
+        item: Spec,
+        value: float,
+        true: float,
+        reading: datetime,
+        held: tuple[float, float],
+    ) -> bool:
+        """Whether the sensor took the meter's new register (after a reset or a
+        restored register), continuing from the value it held by exactly what
+        the new register counted: from 0 after a reset, from its first value
+        after a restored one."""
+        eid = item.entity_id
+        events = [
+            (index, kind)
+            for index, (at, row, kind) in enumerate(self._registers.get(item.sn, []))
+            if at <= reading
+            and row in (None, item.row)
+            and (eid, index) not in self._taken
+        ]
+        if not events:
+            return False
+        shown, first = held
+        counted = true - (0.0 if events[-1][1] == "reset" else first)
+        if abs(value - (shown + counted)) > 0.011:
+            return False
+        if value == shown:
+            # Nothing counted yet: taken or not, it shows the same. Not a
+            # persisting lower counter either.
+            return True
+        issue = ir.async_get(self.hass).async_get_issue(
+            DOMAIN, f"counter_reset_{item.sn}"
+        )
+        self.check("a register change raises its notice", issue is not None, eid)
+        self._taken.update((eid, index) for index, _ in events)
+        self._shift[eid] = value - true
+        self._lower.pop(eid, None)
+        self._held.pop(eid, None)
+        self.stats.checks["a new register continues the series"] += 1
+        return True
 
     def _check_totals(self, totals: dict[int, float]) -> None:
         for item in self.specs[SN3]:
@@ -885,9 +1191,9 @@ class Campaign:
                 != 3
             ):
                 continue
-            expected = round(totals[item.col] + self._offsets[f"{SN3}:{item.col}"], 3)
+            expected = round(totals[item.col], 3)
             self.check(
-                "three-phase total is the phases' sum (plus resets)",
+                "three-phase total is the phases' sum",
                 abs(float(state.state) - expected) < 1e-6,
                 f"{item.entity_id} = {state.state}, expected {expected}",
             )
@@ -1123,6 +1429,12 @@ def summary(
         f"  invariant checks: {sum(s.checks.values())} "
         f"({len(s.checks)} kinds); statistics hours checked: {hours}",
         "    " + "; ".join(f"{k}: {v}" for k, v in sorted(s.checks.items())),
+        "  minutes until a newer reading / with live values unavailable, after "
+        + "; ".join(
+            f"{case}: {_figures(values)}" for case, values in sorted(s.gaps.items())
+        ),
+        "  refresh actions: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(s.refreshes.items())),
         f"  recoveries: {len(s.recoveries)}, slowest "
         f"{max(s.recoveries, default=0):.0f} min after the fault",
         f"  log records: {campaign.watch.records} " + str(dict(campaign.watch.levels)),
@@ -1131,6 +1443,18 @@ def summary(
         *examples,
     ]
     return "\n".join(lines)
+
+
+def _figures(values: list[tuple[float, int]]) -> str:
+    """n, mean and max of (minutes until new data, minutes unavailable)."""
+    waited = [w for w, _ in values]
+    stale = [x for _, x in values]
+    each = " ".join(f"{w:.0f}/{x}" for w, x in values)
+    return (
+        f"n={len(values)} until new data avg {sum(waited) / len(waited):.1f} "
+        f"max {max(waited):.0f}, unavailable avg {sum(stale) / len(stale):.1f} "
+        f"max {max(stale)} (each: {each})"
+    )
 
 
 def _note(text: str) -> None:

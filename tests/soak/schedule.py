@@ -17,7 +17,7 @@ EPISODES: tuple[tuple[str, int, tuple[int, int], int], ...] = (
     ("http_500", 8, (10, 120), 90),
     ("timeout", 3, (0, 0), 90),
     ("non_json", 4, (5, 60), 90),
-    ("empty_body", 3, (0, 0), 150),
+    ("empty_body", 3, (0, 0), 150),  # a one-off empty answer
     ("unsuccessful", 4, (5, 60), 90),
     ("null_data", 3, (5, 60), 90),
     ("zero_rows", 4, (10, 60), 90),
@@ -29,7 +29,37 @@ EPISODES: tuple[tuple[str, int, tuple[int, int], int], ...] = (
     ("offline", 1, (120, 120), 90),
     ("offline", 1, (2 * DAY, 2 * DAY), 120),
     ("counter_reset", 1, (0, 0), 90),
+    # The meter's register and clock (energy you can trust): a register
+    # restored lower after a power cut, float noise in the cloud's counters
+    # (persistent or wobbling), one reading dated a day ahead, a meter clock
+    # hours ahead for a while and then corrected.
+    ("restored_register", 3, (0, 0), 90),
+    ("float_noise", 2, (60, 8 * 60), 90),
+    ("future_reading", 2, (1, 1), 90),
+    ("clock_ahead", 2, (20, 120), 120),
+    # The real cloud's shapes (from the vendor's own clients): longer rows,
+    # nulls, and a login answer whose account id is not an int.
+    ("extra_values", 3, (60, 6 * 60), 90),
+    ("nulls", 4, (20, 180), 90),
+    ("login_id", 2, (0, 0), 150),
+    # Issue 10: every token refused (HTTP 401) while logins work; tokens expired
+    # and refused with HTTP 200 "token invalid"; HTTP 429 with Retry-After.
+    ("token_glitch", 3, (5, 10), 90),
+    ("token_invalid_200", 2, (10, 60), 90),
+    ("http_429", 3, (0, 0), 90),
 )
+# kWh a restored register is lower by (a power cut lost that much counting).
+RESTORED_KWH = (0.05, 0.3, 2.0)
+# Columns sent as null in a "nulls" episode (in one row, or in every row).
+NULLS: tuple[tuple[str, ...], ...] = (
+    ("power_factor",),
+    ("voltage", "current"),
+    ("power",),
+    ("energy_import",),
+    ("energy_export", "power_factor", "extra"),
+    ("voltage", "current", "power", "power_factor", "energy_import", "energy_export"),
+)
+LOGIN_IDS = ("numeric_string", "text", "missing", "null")
 # Independent of the episodes (they may fall inside one): (kind, how many).
 CHANGES: tuple[tuple[str, int], ...] = (
     ("restart", 4),
@@ -38,6 +68,7 @@ CHANGES: tuple[tuple[str, int], ...] = (
     ("options", 3),
     # What users do: read a meter now, ask for analyses, backfill statistics.
     ("refresh", 8),
+    ("concurrent_refresh", 3),  # 20 refresh actions at once
     ("fetch_analytics", 5),
     ("backfill", 3),
 )
@@ -85,6 +116,8 @@ def build(seed: int, days: int) -> list[Event]:
             kind = change
             if change == "options":
                 args = {"interval": next(interval)}
+            elif change == "concurrent_refresh":
+                args = {"sn": rng.choice((SN1, SN3)), "calls": 20}
             elif change in ("refresh", "fetch_analytics", "backfill"):
                 # Analyses: 1-7 days within the last 3 weeks (the cloud keeps 31).
                 back, days_long = (
@@ -119,6 +152,17 @@ def _episode(rng: random.Random, t: int, kind: str, duration: int) -> list[Event
         return [Event(t, kind, {"count": 5}), Event(t + 1, "token_expiry")]
     if kind == "token_expiry":
         return [Event(t, kind)]
+    if kind == "token_glitch":
+        return [
+            Event(t, "fault", {"fault": kind, "endpoint": "*"}),
+            Event(t + duration, "fault_end", {"fault": kind, "endpoint": "*"}),
+        ]
+    if kind == "token_invalid_200":
+        return [Event(t, kind), Event(t + duration, f"{kind}_end")]
+    if kind == "http_429":
+        seconds = rng.choice((60, 120, 300, 600))
+        args = {"fault": kind, "endpoint": "meterdata2", "count": 1}
+        return [Event(t, "fault", args | {"retry_after": str(seconds)})]
     if kind == "token_expiry_login_down":
         return [
             Event(t, "fault", {"fault": "http_500", "endpoint": "login"}),
@@ -132,5 +176,31 @@ def _episode(rng: random.Random, t: int, kind: str, duration: int) -> list[Event
             Event(t, kind, {"sn": sn, "minutes": duration}),
             Event(t + duration, "offline_end", {"sn": sn}),
         ]
+    if kind in ("extra_values", "nulls"):
+        shape: dict[str, Any] = {"extra_values": rng.randint(1, 4)}
+        if kind == "nulls":
+            rows = rng.choice((None, [0], [1], [2]))
+            shape = {"nulls": list(rng.choice(NULLS)), "null_rows": rows}
+        return [
+            Event(t, "shape", {"shape": kind} | shape),
+            Event(t + duration, "shape_end", {"shape": kind}),
+        ]
+    if kind == "login_id":  # the token expires: the next login has such an id
+        shape = {"login_id": rng.choice(LOGIN_IDS)}
+        return [
+            Event(t, "shape", {"shape": kind} | shape),
+            Event(t, "token_expiry"),
+            Event(t + 60, "shape_end", {"shape": kind}),
+        ]
+    if kind == "restored_register":
+        rows = 3 if sn == SN3 else 1
+        args = {"sn": sn, "row": rng.randrange(rows), "kwh": rng.choice(RESTORED_KWH)}
+        return [Event(t, kind, args)]
+    if kind == "float_noise":
+        args = {"sn": sn, "minutes": duration, "every": rng.choice((1, 2))}
+        return [Event(t, kind, args)]
+    if kind in ("future_reading", "clock_ahead"):
+        lead = DAY if kind == "future_reading" else rng.choice((60, 120, 180))
+        return [Event(t, "clock_ahead", {"sn": sn, "minutes": duration, "lead": lead})]
     assert kind == "counter_reset"
     return [Event(t, kind, {"sn": sn})]
