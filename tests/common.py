@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import RELOAD_AFTER_UPDATE_DELAY, ConfigEntry
@@ -64,3 +64,11 @@ async def restart(hass: HomeAssistant, entry: ConfigEntry) -> None:
     hass.data.pop(DATA_STORAGE)  # a new process knows only what was stored
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+def day_minutes(first: date, last: date, zone: tzinfo) -> int:
+    """Minutes from `first` to the end of `last` in `zone`: 1380 or 1500 for a
+    day on which the clocks change, and 1440 for the others."""
+    start = datetime.combine(first, time(), zone).astimezone(UTC)
+    end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
+    return round((end - start).total_seconds() / 60)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator
+from datetime import UTC, datetime
 import logging
+import os
+import time
 from typing import Any
 from unittest.mock import patch
+from zoneinfo import ZoneInfo
 
+import freezegun
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import (
     CONF_PASSWORD,
     CONF_SCAN_INTERVAL,
@@ -34,6 +40,75 @@ ACCOUNT_ID = 1001
 SN1 = "SIM1PHASE001"
 SN3 = "SIM3PHASE001"
 
+# --- the clock -------------------------------------------------------------
+# No test sees the real date: each runs at TEST_NOW (local time in TEST_TZ, the
+# time zone of Home Assistant) unless it freezes the clock itself. Both come
+# from the environment, so that the suite can run at any date (scripts/date-sweep):
+#   IAMMETER_TEST_NOW=2026-12-02T02:02:00 IAMMETER_TEST_TZ=Europe/Warsaw pytest
+TEST_TZ = os.environ.get("IAMMETER_TEST_TZ") or "US/Pacific"  # the harness default
+TEST_NOW = os.environ.get("IAMMETER_TEST_NOW") or "2026-06-15T05:00:00"
+
+
+def _test_now() -> datetime:
+    moment = datetime.fromisoformat(TEST_NOW)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(TEST_TZ))
+    return moment.astimezone(UTC)
+
+
+DEFAULT_NOW = _test_now()
+
+if os.environ.get("IAMMETER_TEST_TZ"):  # the process's local time too
+    os.environ["TZ"] = TEST_TZ
+    time.tzset()
+
+
+@pytest.fixture
+def freezer(request: pytest.FixtureRequest) -> Generator[FrozenDateTimeFactory]:
+    """pytest-freezer's `freezer`, at DEFAULT_NOW unless `freeze_time` says when."""
+    marker = request.node.get_closest_marker("freeze_time")
+    args = (marker.args if marker else ()) or (DEFAULT_NOW,)
+    kwargs = marker.kwargs if marker else {}
+    with freezegun.freeze_time(*args, **kwargs) as factory:
+        yield factory
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(request: pytest.FixtureRequest) -> Generator[None]:
+    """Every test runs at a known instant: `freezer`'s, or DEFAULT_NOW ticking.
+
+    A test with `freezer` (or a `freeze_time` mark) moves the clock itself; the
+    others see it run in real time from DEFAULT_NOW, so that real waits (the
+    simulator's timeouts, the recorder's thread) still end. Either way the
+    clock starts before Home Assistant does.
+    """
+    if "freezer" in request.fixturenames:
+        request.getfixturevalue("freezer")
+        yield
+        return
+    with freezegun.freeze_time(DEFAULT_NOW, tick=True):
+        yield
+
+
+@pytest.fixture
+async def hass_time_zone(hass: HomeAssistant, request: pytest.FixtureRequest) -> str:
+    """Home Assistant's time zone: TEST_TZ, or a test's `time_zone` mark.
+
+    A test whose expected values are written for one zone (local midnight at a
+    given UTC hour) says so with `@pytest.mark.time_zone("US/Pacific")`.
+    """
+    marker = request.node.get_closest_marker("time_zone")
+    zone = marker.args[0] if marker else TEST_TZ
+    await hass.config.async_set_time_zone(zone)
+    return zone
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The `time_zone` mark."""
+    config.addinivalue_line(
+        "markers", "time_zone(name): Home Assistant's time zone for this test"
+    )
+
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
@@ -46,6 +121,7 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     if "hass" in request.fixturenames:
         request.getfixturevalue("recorder_mock")
         request.getfixturevalue("enable_custom_integrations")
+        request.getfixturevalue("hass_time_zone")
 
 
 # The harness logs every SQL statement of the recorder at INFO: slow and noisy.

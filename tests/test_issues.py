@@ -81,6 +81,7 @@ def conflicts(issue_registry: ir.IssueRegistry) -> set[str]:
 
 
 @pytest.mark.freeze_time("2026-06-15 10:00:30+00:00")
+@pytest.mark.time_zone("US/Pacific")  # the local midnights its timeline crosses
 async def test_refused_analyses_raise_an_issue_on_the_second_day(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

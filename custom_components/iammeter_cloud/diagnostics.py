@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 import re
-from typing import Any
+from typing import Any, Final
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_ACCOUNT_ID, DOMAIN
+from .const import CONF_ACCOUNT_ID, CONF_METERS, DOMAIN
 from .coordinator import IammeterConfigEntry
 
-TO_REDACT = {
+TO_REDACT: Final = {
     CONF_PASSWORD,
     CONF_TOKEN,
     CONF_USERNAME,
     CONF_ACCOUNT_ID,
+    # the cloud's own spellings (login request and answer)
+    "userName",
+    "accountId",
     "refreshToken",
     "refresh_token",
+    # the entry's unique_id is the account id, its title the user name
     "unique_id",
     "title",
 }
+
+MIN_SECRET_LENGTH: Final = 8
+"""Secrets at least this long are also replaced inside strings."""
+
+_NUMBER = re.compile(r"[\d\s.,:/+-]*")
+"""Digits and what separates them in numbers, dates and times."""
 
 
 async def async_get_config_entry_diagnostics(
@@ -47,7 +58,7 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
     client = runtime.account.client
     storage = next(iter(runtime.coordinators.values())).storage
     result: dict[str, Any] = {
-        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "entry": entry.as_dict(),
         "api": {"host": client.host, "analysis_paths": client.analysis_paths},
         "last_errors": runtime.account.last_errors,
         "ledger": client.ledger.export(),
@@ -75,41 +86,52 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
 
 
 def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:
-    """Serial numbers reduced to their last 4 characters; secrets removed."""
-    sns = set(entry.runtime_data.coordinators) | set(entry.options.get("meters", []))
-    secrets = [
-        str(v)
-        for v in (
+    """Secrets and ids removed by key; serial numbers reduced to their last 4."""
+    masked: dict[str, Any] = redact(
+        data,
+        secrets=[
             entry.data.get(CONF_PASSWORD),
             entry.data.get(CONF_TOKEN),
             entry.runtime_data.account.client.token,
             entry.data.get(CONF_USERNAME),
-        )
-        if v
-    ]
-    # The account id is a short number: only where it stands alone, so that
-    # times and counters that contain its digits stay intact.
-    account = re.compile(
-        rf"(?<![0-9A-Za-z]){re.escape(entry.unique_id or '')}(?![0-9A-Za-z])"
+        ],
+        serials=set(entry.runtime_data.coordinators)
+        | set(entry.options.get(CONF_METERS, [])),
     )
-    pattern = re.compile(
-        "|".join(re.escape(s) for s in sorted(sns, key=len, reverse=True))
+    return masked
+
+
+def redact(data: Any, *, secrets: Iterable[Any], serials: Iterable[str]) -> Any:
+    """`data` (JSON-like) with no secret or id in it, and nothing else changed.
+
+    Secrets and ids go by key (TO_REDACT), wherever the key is. Only long
+    secrets (a password, a token) are also looked for inside strings: short or
+    numeric values (an account id such as 2 or 2026) would match the digits of
+    times, dates and counters, and those must stay intact. Serial numbers are
+    cut to their last 4 characters wherever they occur.
+    """
+    long_secrets = sorted(
+        {s for s in map(str, filter(None, secrets)) if _searchable(s)},
+        key=lambda s: (-len(s), s),
     )
+    sns = sorted({sn for sn in serials if sn}, key=len, reverse=True)
+    serial = re.compile("|".join(map(re.escape, sns))) if sns else None
 
     def clean(value: Any) -> Any:
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             return {clean(k): clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple | set):
+        if isinstance(value, list | tuple | set | frozenset):
             return [clean(v) for v in value]
         if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, "**REDACTED**")
-            if entry.unique_id:
-                value = account.sub("**REDACTED**", value)
-            return (
-                pattern.sub(lambda m: "***" + m.group()[-4:], value) if sns else value
-            )
+            for secret in long_secrets:
+                value = value.replace(secret, REDACTED)
+            if serial is not None:
+                value = serial.sub(lambda m: "***" + m.group()[-4:], value)
         return value
 
-    cleaned: dict[str, Any] = clean(data)
-    return cleaned
+    return async_redact_data(clean(data), TO_REDACT)
+
+
+def _searchable(secret: str) -> bool:
+    """Long enough, and not a number, to be replaced inside strings safely."""
+    return len(secret) >= MIN_SECRET_LENGTH and not _NUMBER.fullmatch(secret)
