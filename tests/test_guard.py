@@ -257,3 +257,13 @@ def test_a_reset_right_after_a_glitch_that_looked_like_growth() -> None:
         shown.append(guard.published)
     assert shown == sorted(shown)
     assert 0.239 <= (guard.published or 0.0) <= 1.004
+
+
+def test_a_register_restored_to_ninety_percent_is_not_a_reset() -> None:
+    """Hypothesis found the edge: Home Assistant's own rule (a new cycle below
+    90 %) decides; at 90 % and above, the register continues by its drop."""
+    guard = guard_at(1.04)
+    for step in range(1, 5):
+        verdict = guard.offer(0.936, T0 + step * MIN5)
+    assert verdict is Verdict.RESET
+    assert guard.published == pytest.approx(1.04)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 import math
+import os
 
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (
@@ -240,9 +241,11 @@ class MeterModel(RuleBasedStateMachine):
         before = self.register
         self._count(minutes, 0)  # the meter was off
         least = int(NOISE_KWH * 1000) + 1
-        if how == "restored":  # a little lower: >= 90 % of before
-            drop = least + int(size * (before // 10 - least))
-            if drop > before // 10:
+        if how == "restored":  # a little lower: above 90 % of before (by 2 Wh,
+            # so that the JSON's float noise cannot take it below)
+            most = before // 10 - 2
+            drop = least + int(size * (most - least))
+            if drop > most:
                 return self.count(minutes, watts)
         else:  # lower than the meter could have counted since the last reading
             floor = math.ceil(
@@ -314,6 +317,9 @@ class MeterModel(RuleBasedStateMachine):
 
 
 MeterModel.TestCase.settings = settings(
+    # CI explores the same 3000 histories every run (a failure there is
+    # reproducible); elsewhere each run explores new ones.
+    derandomize=bool(os.environ.get("CI")),
     max_examples=3000,
     stateful_step_count=40,
     deadline=None,
