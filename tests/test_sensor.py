@@ -293,21 +293,26 @@ async def test_quota_answer_keeps_data_and_waits(
     simulator: CloudSimulator,
     init_integration: MockConfigEntry,
 ) -> None:
+    """An empty answer (the cloud's sign of a used-up quota, or a one-off):
+    the data stay, the meter asks once more after 3 minutes, and a second
+    empty answer in a row waits for the window (an hour after the first)."""
     simulator.faults.set("empty_body", "meterdata2", count=1)
     await advance(hass, freezer, NEXT_UPDATE)
-    calls = simulator.count("meterdata2", SN1) + simulator.count("meterdata2", SN3)
-    # One meter hit the "empty answer": it asks nothing more for an hour ...
-    await advance_in_steps(hass, freezer, timedelta(minutes=55))
-    blocked = [
-        sn
-        for sn in (SN1, SN3)
-        if simulator.count("meterdata2", sn) == 2  # setup + the refused one
-    ]
-    assert len(blocked) == 1
-    assert calls >= 3
-    # ... and comes back by itself when the window has passed.
-    await advance_in_steps(hass, freezer, timedelta(minutes=6))
-    assert simulator.count("meterdata2", blocked[0]) == 3
+    refused = [e for e in simulator.log if e.outcome == "fault:empty_body"]
+    assert len(refused) == 1
+    sn = refused[0].scope
+    assert state(hass, "sensor.garage_power") != STATE_UNAVAILABLE
+    assert state(hass, "sensor.house_power") != STATE_UNAVAILABLE
+    await advance_in_steps(hass, freezer, timedelta(minutes=2))
+    assert simulator.count("meterdata2", sn) == 2  # setup + the refused one
+    simulator.faults.set("empty_body", "meterdata2", count=1)
+    await advance_in_steps(hass, freezer, timedelta(minutes=2))
+    assert simulator.count("meterdata2", sn) == 3  # the retry: empty again
+    # Two in a row: the window really is full; nothing until it has passed.
+    await advance_in_steps(hass, freezer, timedelta(minutes=50))
+    assert simulator.count("meterdata2", sn) == 3
+    await advance_in_steps(hass, freezer, timedelta(minutes=8))
+    assert simulator.count("meterdata2", sn) == 4
 
 
 async def test_communication_errors_back_off(
