@@ -302,10 +302,16 @@ async def test_reconfigure(
     await hass.async_block_till_done()
 
 
+@pytest.mark.parametrize("login_id", ["int", "missing"])
 async def test_reconfigure_to_another_account_aborts(
-    hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
+    hass: HomeAssistant,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    login_id: str,
 ) -> None:
+    """Another account, with an id or (then told by its user name) without."""
     simulator.add_account("other@example.com", "other-pw", 3003, [])
+    simulator.shapes.login_id = login_id
     result = await init_integration.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
@@ -483,18 +489,3 @@ async def test_an_entry_named_by_its_user_name_takes_the_id_that_appears(
     assert result["reason"] == "reconfigure_successful"
     assert entry.unique_id == USERNAME
     await hass.async_block_till_done()
-
-
-async def test_reconfigure_to_another_user_without_an_id_aborts(
-    hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
-) -> None:
-    simulator.add_account("other@example.com", "other-pw", 3003, [])
-    simulator.shapes.login_id = "missing"
-    result = await init_integration.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        account_form(simulator, username="other@example.com", password="other-pw"),
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "unique_id_mismatch"
-    assert init_integration.data[CONF_USERNAME] == USERNAME

@@ -770,17 +770,16 @@ def _max_power(key: str) -> float:
 def _replay(
     points: Sequence[Point],
     key: str,
-    seed: CounterGuard,
     since: datetime,
     ends: Sequence[datetime],
 ) -> list[tuple[float, float] | None]:
-    """`(value, value + offset)` of a guard copy after the points up to each end.
+    """`(value, published)` of a new guard after the points up to each end.
 
-    The copy starts as `seed`, or with the first point when `seed` has no value.
-    With hindsight: lower values that turn out to be a new counter count as such
-    from the first of them on (the live guard confirms them only 15 minutes on).
+    The guard starts with the first point from `since` on. With hindsight:
+    lower values that turn out to be a new register count as such from the
+    first of them on (the live guard confirms them only 15 minutes on).
     """
-    guard = seed
+    guard = CounterGuard(_max_power(key))
     timeline: list[tuple[datetime, float, float]] = []
     for moment, values in points:
         if moment < since or key not in values:
@@ -856,9 +855,7 @@ def _energy(
     """
     totals = [0.0] * len(ends)
     for key in target.counters:
-        replayed = _replay(
-            snapshot.points, key, CounterGuard(_max_power(key)), since, ends
-        )
+        replayed = _replay(snapshot.points, key, since, ends)
         for index, values in enumerate(replayed):
             totals[index] += 0.0 if values is None else values[1]
     shown = snapshot.live.get(target.shown, anchor.state)
