@@ -8,10 +8,30 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import RELOAD_AFTER_UPDATE_DELAY, ConfigEntry
 from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
+from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
+
+
+def find_device(
+    hass: HomeAssistant, entry_id: str, identifier: str
+) -> dr.DeviceEntry | None:
+    """The entry's device with one of our identifiers, on every tested release.
+
+    Home Assistant 2026.8 made identifiers unique per config entry only: it added
+    `async_get_device_by_identifier` and deprecated `async_get_device` (which
+    raises in tests from then on).
+    """
+    registry = dr.async_get(hass)
+    if hasattr(registry, "async_get_device_by_identifier"):
+        found: dr.DeviceEntry | None = registry.async_get_device_by_identifier(
+            (DOMAIN, identifier), entry_id
+        )
+        return found
+    device = registry.async_get_device(identifiers={(DOMAIN, identifier)})
+    return device if device is not None and entry_id in device.config_entries else None
 
 
 async def advance(

@@ -27,7 +27,6 @@ from homeassistant.components.recorder.tasks import CompileMissingStatisticsTask
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
-    device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
 )
@@ -50,7 +49,7 @@ from custom_components.iammeter_cloud.backfill import (
 from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.coordinator import IammeterMeterCoordinator
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
-from tests.common import advance
+from tests.common import advance, find_device
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
 
@@ -516,9 +515,7 @@ def utc_offset_of(scenario: Scenario) -> timedelta:
 
 
 def device_of(hass: HomeAssistant, entry: MockConfigEntry, sn: str) -> str:
-    device = dr.async_get(hass).async_get_device_by_identifier(
-        (DOMAIN, sn), entry.entry_id
-    )
+    device = find_device(hass, entry.entry_id, sn)
     assert device is not None
     return device.id
 

@@ -24,6 +24,7 @@ from custom_components.iammeter_cloud.const import (
     CONF_METERS,
     DOMAIN,
 )
+from tests.common import find_device
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
 
@@ -329,7 +330,7 @@ async def test_options_change_interval_and_remove_a_meter(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     entry = init_integration
-    assert device_registry.async_get_device_by_identifier((DOMAIN, SN1), entry.entry_id)
+    assert find_device(hass, entry.entry_id, SN1)
     calls = simulator.count("meterdata2")
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["step_id"] == "init"
@@ -380,12 +381,10 @@ async def test_options_add_a_meter_with_its_site_list_name(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.data[CONF_METER_NAMES] == {SN3: "House", NEW: "Barn"}
-    device = device_registry.async_get_device_by_identifier(
-        (DOMAIN, NEW), entry.entry_id
-    )
+    device = find_device(hass, entry.entry_id, NEW)
     assert device is not None
     assert (device.name, device.model) == ("Barn", "WEM3080T")
-    gone = device_registry.async_get_device_by_identifier((DOMAIN, SN1), entry.entry_id)
+    gone = find_device(hass, entry.entry_id, SN1)
     assert gone is None
 
 

@@ -29,7 +29,7 @@ from custom_components.iammeter_cloud.diagnostics import (
     _dump,
     redact,
 )
-from tests.common import NEXT_UPDATE, advance
+from tests.common import NEXT_UPDATE, advance, find_device
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
@@ -110,9 +110,7 @@ async def test_device_diagnostics(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    device = device_registry.async_get_device_by_identifier(
-        (DOMAIN, SN3), init_integration.entry_id
-    )
+    device = find_device(hass, init_integration.entry_id, SN3)
     assert device is not None
     dump = await get_diagnostics_for_device(hass, hass_client, init_integration, device)
     assert_no_secret(dump, init_integration, [init_integration.data[CONF_TOKEN]])

@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud import async_remove_config_entry_device
 from custom_components.iammeter_cloud.const import DOMAIN
-from tests.common import NEXT_UPDATE, advance, advance_in_steps
+from tests.common import NEXT_UPDATE, advance, advance_in_steps, find_device
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
@@ -113,9 +113,7 @@ async def test_a_configured_meter_cannot_be_removed_by_hand(
     device_registry: dr.DeviceRegistry,
 ) -> None:
     entry = init_integration
-    device = device_registry.async_get_device_by_identifier(
-        (DOMAIN, SN1), entry.entry_id
-    )
+    device = find_device(hass, entry.entry_id, SN1)
     assert device is not None
     assert not await async_remove_config_entry_device(hass, entry, device)
     other = device_registry.async_get_or_create(

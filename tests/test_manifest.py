@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import cache
 import json
 from pathlib import Path
+import re
 import shutil
 from typing import Any
 from urllib.parse import urlparse
@@ -20,7 +21,6 @@ from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
 import homeassistant
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
-from homeassistant.components.brands.const import ALLOWED_IMAGES
 from homeassistant.const import __version__ as ha_version
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.setup import async_setup_component
@@ -226,6 +226,12 @@ def test_hacs_minimum_home_assistant_version() -> None:
     minimum = hacs()["homeassistant"]
     assert AwesomeVersion(minimum).strategy != AwesomeVersionStrategy.UNKNOWN
     assert AwesomeVersion(minimum) <= AwesomeVersion(ha_version)
+    # The oldest release scripts/test runs is the floor itself.
+    table = (ROOT / "scripts" / "env").read_text(encoding="utf-8")
+    tested = re.findall(r"^(\d{4}\.\d+) +3\.1\d ", table, re.MULTILINE)
+    assert min(tested, key=AwesomeVersion) == minimum.rsplit(".", 1)[0]
+    if ha_version.startswith(f"{minimum.rsplit('.', 1)[0]}."):
+        assert ha_version == minimum
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"Home Assistant {minimum} or newer" in readme
 
@@ -284,10 +290,26 @@ def test_brand_logos(name: str) -> None:
         assert right >= width - 16, "trimmed on the right"
 
 
+def allowed_brand_images() -> set[str]:
+    """The images Home Assistant serves from `brand/` (2026.3 and later)."""
+    try:
+        from homeassistant.components.brands.const import (  # noqa: PLC0415
+            ALLOWED_IMAGES,
+        )
+    except ImportError:  # before 2026.3: no `brand/` folder, the same names
+        return {
+            f"{dark}{kind}{size}.png"
+            for dark in ("", "dark_")
+            for kind in ("icon", "logo")
+            for size in ("", "@2x")
+        }
+    return set(ALLOWED_IMAGES)
+
+
 def test_brand_folder_holds_only_known_images() -> None:
     names = {p.name for p in BRAND.iterdir()}
     assert {"icon.png", "icon@2x.png", "logo.png"} <= names
-    assert not (unknown := names - ALLOWED_IMAGES), f"not served: {unknown}"
+    assert not (unknown := names - allowed_brand_images()), f"not served: {unknown}"
     for path in BRAND.iterdir():
         assert path.stat().st_size < 300_000, f"{path.name} is too large"
 

@@ -27,6 +27,7 @@ from tests.common import (
     advance,
     advance_in_steps,
     enable_entities,
+    find_device,
     restart,
 )
 from tests.conftest import ACCOUNT_ID, SN1, SN3, USERNAME
@@ -74,9 +75,7 @@ async def test_entities(
         )
     if platform is Platform.SENSOR:
         for sn in (SN1, SN3):
-            device = device_registry.async_get_device_by_identifier(
-                (DOMAIN, sn), init_integration.entry_id
-            )
+            device = find_device(hass, init_integration.entry_id, sn)
             assert device is not None
             assert device.configuration_url == simulator.base_url
             assert device == snapshot(

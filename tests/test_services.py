@@ -17,13 +17,19 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.coordinator import format_local_time
-from tests.common import NEXT_UPDATE, advance, advance_in_steps, day_minutes
+from tests.common import (
+    NEXT_UPDATE,
+    advance,
+    advance_in_steps,
+    day_minutes,
+    find_device,
+)
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
 
-def device_id(registry: dr.DeviceRegistry, entry: MockConfigEntry, sn: str) -> str:
-    device = registry.async_get_device_by_identifier((DOMAIN, sn), entry.entry_id)
+def device_id(hass: HomeAssistant, entry: MockConfigEntry, sn: str) -> str:
+    device = find_device(hass, entry.entry_id, sn)
     assert device is not None
     return device.id
 
@@ -50,7 +56,7 @@ async def test_fetch_analytics(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    device = device_id(device_registry, init_integration, SN3)
+    device = device_id(hass, init_integration, SN3)
     response = await fetch(hass, device, 1, 7)
     assert set(response) == {"power", "offline"}
     assert response["power"]["minimum"] <= response["power"]["average"]
@@ -71,7 +77,7 @@ async def test_fetch_analytics_over_budget_says_when(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    device = device_id(device_registry, init_integration, SN1)
+    device = device_id(hass, init_integration, SN1)
     for _ in range(4):  # the daily fetch used the first of 5
         await fetch(hass, device, 1, 1)
     sent = simulator.count("power_analysis", SN1)
@@ -101,7 +107,7 @@ async def test_fetch_analytics_bad_range(
     days_back: int,
     days: int,
 ) -> None:
-    device = device_id(device_registry, init_integration, SN1)
+    device = device_id(hass, init_integration, SN1)
     with pytest.raises(ServiceValidationError) as err:
         await fetch(hass, device, days_back, days)
     assert err.value.translation_key == "invalid_range"
@@ -112,7 +118,7 @@ async def test_fetch_analytics_end_before_start(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    device = device_id(device_registry, init_integration, SN1)
+    device = device_id(hass, init_integration, SN1)
     today = dt_util.now().date()
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
@@ -163,7 +169,7 @@ async def test_fetch_analytics_failure(
 ) -> None:
     simulator.faults.set("http_500", "power_analysis", count=1)
     with pytest.raises(HomeAssistantError) as err:
-        await fetch(hass, device_id(device_registry, init_integration, SN1), 1, 1)
+        await fetch(hass, device_id(hass, init_integration, SN1), 1, 1)
     assert err.value.translation_key == "analytics_failed"
 
 
@@ -212,7 +218,7 @@ async def test_twenty_refreshes_at_once_each_read_or_refuse(
     setup one refresh fits (it delays one update by 5 minutes); the others are
     refused, truthfully, and the scheduled updates keep the data fresh.
     """
-    device = device_id(device_registry, init_integration, SN1)
+    device = device_id(hass, init_integration, SN1)
     before = simulator.count("meterdata2", SN1)
     succeeded, errors = await refresh_at_once(hass, device, 20)
     sent = simulator.count("meterdata2", SN1) - before
@@ -248,7 +254,7 @@ async def test_refreshes_use_only_the_budget_the_schedule_leaves(
     )
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    device = device_id(device_registry, mock_config_entry, SN1)
+    device = device_id(hass, mock_config_entry, SN1)
     start = dt_util.utcnow()
     for _ in range(8):
         await hass.services.async_call(
@@ -286,7 +292,7 @@ async def test_refresh_failure(
         await hass.services.async_call(
             DOMAIN,
             "refresh",
-            {"device_id": device_id(device_registry, init_integration, SN3)},
+            {"device_id": device_id(hass, init_integration, SN3)},
             blocking=True,
         )
     assert err.value.translation_key == "refresh_failed"

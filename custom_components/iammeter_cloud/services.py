@@ -15,7 +15,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
-import probatio as vol
+import voluptuous as vol
 
 from .api import IammeterError, IammeterQuotaError
 from .const import DOMAIN
@@ -55,16 +55,17 @@ def meter_of(hass: HomeAssistant, device_id: str) -> tuple[IammeterConfigEntry, 
     """The loaded entry and serial number of a meter's device."""
     device = dr.async_get(hass).async_get(device_id)
     if device is not None:
-        entry = hass.config_entries.async_get_entry(device.config_entry_id)
         sns = [i for d, i in device.identifiers if d == DOMAIN]
-        if (
-            entry is not None
-            and entry.domain == DOMAIN
-            and entry.state is ConfigEntryState.LOADED
-            and sns
-            and sns[0] in entry.runtime_data.coordinators
-        ):
-            return entry, sns[0]
+        for entry_id in device.config_entries:
+            entry = hass.config_entries.async_get_entry(entry_id)
+            if (
+                entry is not None
+                and entry.domain == DOMAIN
+                and entry.state is ConfigEntryState.LOADED
+                and sns
+                and sns[0] in entry.runtime_data.coordinators
+            ):
+                return entry, sns[0]
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="unknown_device",

@@ -48,6 +48,7 @@ from custom_components.iammeter_cloud.const import (
 )
 from custom_components.iammeter_cloud.issues import OFFLINE_AFTER
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
+from tests.common import find_device
 from tests.conftest import SN1, SN3
 from tests.simulator import CloudSimulator, LogEntry, Shapes, from_minute, to_minute
 from tests.simulator.server import QUOTAS, _midnight
@@ -362,7 +363,11 @@ class Campaign:
         def dump() -> None:
             lines = [f"soak: stalled at step {self.step}; tasks:"]
             for task in asyncio.all_tasks(loop):
-                lines.append(asyncio.format_call_graph(task))
+                if graph := getattr(asyncio, "format_call_graph", None):  # 3.14
+                    lines.append(graph(task))
+                else:
+                    lines.append(repr(task))
+                    lines.extend(str(frame) for frame in task.get_stack())
             _note("\n".join(lines))
 
         def watch() -> None:
@@ -616,9 +621,7 @@ class Campaign:
     async def refresh_at_once(self, sn: str, calls: int) -> str:
         """`calls` refresh actions at the same time: each one read the meter or
         failed with a translated error, and the data stay fresh afterwards."""
-        device = dr.async_get(self.hass).async_get_device_by_identifier(
-            (DOMAIN, sn), self.entry.entry_id
-        )
+        device = find_device(self.hass, self.entry.entry_id, sn)
         assert device is not None
         mark = len(self.cloud.sim.log)
 
@@ -717,9 +720,7 @@ class Campaign:
     async def call_action(self, service: str, args: dict[str, Any]) -> str:
         """A user's action; it succeeds or refuses clearly, and tells the truth."""
         sn = args["sn"]
-        device = dr.async_get(self.hass).async_get_device_by_identifier(
-            (DOMAIN, sn), self.entry.entry_id
-        )
+        device = find_device(self.hass, self.entry.entry_id, sn)
         assert device is not None
         data: dict[str, Any] = {"device_id": device.id}
         end = dt_util.now().date() - timedelta(days=args["back"])
