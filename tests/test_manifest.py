@@ -247,9 +247,13 @@ def test_hacs_integration_manifest() -> None:
 
 
 def test_repository_layout() -> None:
-    """HACS installs the single folder under custom_components/; README renders."""
+    """HACS installs the single folder under custom_components/; README renders.
+
+    From the release's zip of that folder (scripts/release, tests/test_release.py).
+    """
     assert not hacs().get("content_in_root")
-    assert not hacs().get("zip_release")
+    assert hacs().get("zip_release") is True
+    assert hacs()["filename"] == f"{DOMAIN}.zip"
     folders = [p.name for p in (ROOT / "custom_components").iterdir() if p.is_dir()]
     assert folders == [DOMAIN]
     assert (PACKAGE / "__init__.py").is_file()
