@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 from zoneinfo import ZoneInfo
 
 import freezegun
@@ -132,6 +132,21 @@ logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 def recorder_config() -> dict[str, Any] | None:
     """The recorder records no entity (faster); tests/test_backfill.py records."""
     return {"exclude": {"entity_globs": ["*"]}}
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Every entity enabled when it is first registered (as in core's tests).
+
+    For tests that read entities disabled by default (per-phase energy, power
+    factor, yesterday's power statistics, API usage).
+    """
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
 
 
 @pytest.fixture

@@ -18,6 +18,9 @@ from tests.common import advance, advance_in_steps, day_minutes, restart
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
+# Yesterday's power statistics are disabled by default; these tests read them.
+pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
+
 ANALYSES = ("power_analysis", "offline_analysis")
 FROZEN = "2026-06-15 10:00:30+00:00"
 

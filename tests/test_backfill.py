@@ -53,6 +53,9 @@ from tests.common import advance, find_device
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
 
+# Per-phase energy is disabled by default; the backfill fills it when enabled.
+pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)

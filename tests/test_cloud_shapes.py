@@ -20,6 +20,9 @@ from tests.common import NEXT_UPDATE, advance, restart
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
 
+# Every column of every phase is read, also those disabled by default.
+pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
+
 FROZEN = "2026-06-15 10:00:30+00:00"  # daytime: phase B of the house exports
 COLUMNS = ("voltage", "current", "power", "power_factor", "energy_import")
 HOUSE = {

@@ -136,7 +136,68 @@ async def test_unique_ids_are_the_contract(
     assert unique_ids == single | three | account
 
 
+# Enabled by default: what the Energy dashboard, the README and typical
+# automations use. Disabled: power factor, per-phase energy, yesterday's power
+# statistics and the API-usage counters (see the README's entity table).
+ENABLED_BY_DEFAULT = {
+    "WEM3080": {
+        "voltage",
+        "current",
+        "power",
+        "energy_import",
+        "energy_export",
+        "last_reading",
+        "cloud_connection",
+        "offline_minutes",
+        "cloud_availability",
+    },
+    "WEM3080T": {
+        "power",
+        "energy_import",
+        "energy_export",
+        "last_reading",
+        "cloud_connection",
+        "offline_minutes",
+        "cloud_availability",
+        *(f"{p}_{k}" for p in "abc" for k in ("voltage", "current", "power")),
+    },
+    "Cloud account": set(),
+}
+
+
+async def test_enabled_by_default_per_model(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """A WEM3080 enables 9 entities, a WEM3080T 16; the rest is disabled."""
+    enabled: dict[str, set[str]] = {}
+    for device in dr.async_entries_for_config_entry(
+        device_registry, init_integration.entry_id
+    ):
+        assert device.model is not None
+        prefix = next(i for d, i in device.identifiers if d == DOMAIN) + "_"
+        if device.model == "Cloud account":
+            prefix = f"{ACCOUNT_ID}_"
+        entries = er.async_entries_for_device(
+            entity_registry, device.id, include_disabled_entities=True
+        )
+        assert entries
+        enabled[device.model] = set()
+        for entry in entries:
+            assert entry.unique_id.startswith(prefix)
+            if entry.disabled_by is None:
+                enabled[device.model].add(entry.unique_id.removeprefix(prefix))
+            else:
+                assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+                assert hass.states.get(entry.entity_id) is None
+    assert enabled == ENABLED_BY_DEFAULT
+    assert [len(enabled[m]) for m in ("WEM3080", "WEM3080T")] == [9, 16]
+
+
 @pytest.mark.freeze_time(FROZEN)
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_values_match_the_simulator(
     hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
 ) -> None:
@@ -246,6 +307,7 @@ async def test_an_impossible_jump_is_skipped_and_logged_once(
     assert any("plausible again" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_meter_reset_is_accepted_once_with_a_repair(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

@@ -1,22 +1,25 @@
-"""The `fetch_analytics` and `refresh` actions."""
+"""The `fetch_analytics` and `refresh` actions, and the actions' device fields."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, selector
 from homeassistant.util import dt as dt_util
+from homeassistant.util.yaml import load_yaml_dict
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.coordinator import format_local_time
+from custom_components.iammeter_cloud.entity import account_identifier
 from tests.common import (
     NEXT_UPDATE,
     advance,
@@ -26,6 +29,10 @@ from tests.common import (
 )
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
+
+SERVICES_YAML = (
+    Path(__file__).parents[1] / "custom_components" / DOMAIN / "services.yaml"
+)
 
 
 def device_id(hass: HomeAssistant, entry: MockConfigEntry, sn: str) -> str:
@@ -133,6 +140,63 @@ async def test_fetch_analytics_end_before_start(
             return_response=True,
         )
     assert err.value.translation_key == "invalid_range"
+
+
+async def test_device_fields_offer_the_meters_not_the_account(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Each action's device selector filters on exactly the models of the meters
+    the integration creates (the demo has both kinds), never the account's."""
+    meters = {SN1, SN3}
+    models = {}
+    for device in dr.async_entries_for_config_entry(
+        device_registry, init_integration.entry_id
+    ):
+        (identifier,) = (i for d, i in device.identifiers if d == DOMAIN)
+        models[identifier] = device.model
+    assert set(models) == meters | {account_identifier(init_integration)}
+    meter_models = {models[sn] for sn in meters}
+    assert meter_models == {"WEM3080", "WEM3080T"}
+    services = load_yaml_dict(str(SERVICES_YAML))
+    assert set(services) == set(hass.services.async_services_for_domain(DOMAIN))
+    for action, spec in services.items():
+        config = spec["fields"]["device_id"]["selector"]
+        selector.validate_selector(config)  # a selector Home Assistant accepts
+        device_filter = config["device"]
+        assert set(device_filter) == {"filter"}, action  # no legacy keys
+        assert all(f["integration"] == DOMAIN for f in device_filter["filter"])
+        offered = {f["model"] for f in device_filter["filter"]}
+        assert offered == meter_models, action
+        assert models[account_identifier(init_integration)] not in offered
+
+
+async def test_the_account_device_is_refused(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Chosen anyway (YAML, an old automation): a translated validation error."""
+    account = device_id(hass, init_integration, account_identifier(init_integration))
+    today = str(dt_util.now().date())
+    actions = {
+        "refresh": {},
+        "fetch_analytics": {"start_date": today, "end_date": today},
+        "backfill": {"start_date": today},
+    }
+    for action, fields in actions.items():
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                action,
+                {"device_id": account, **fields},
+                blocking=True,
+                return_response=action != "refresh",
+            )
+        assert err.value.translation_domain == DOMAIN
+        assert err.value.translation_key == "unknown_device", action
+        assert err.value.translation_placeholders == {"device_id": account}
+        message = f"Device {account} is not a loaded IAMMETER Cloud meter"
+        assert str(err.value).rstrip(".") == message
 
 
 async def test_unknown_device(

@@ -134,12 +134,13 @@ async def test_a_month_of_bad_days(
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done(wait_background_tasks=True)
-        # The API-usage sensors (disabled by default) are checked too.
+        # The entities disabled by default (API usage, per-phase energy, power
+        # factor, yesterday's power) are checked too.
         registry = er.async_get(hass)
         usage = [
             item.entity_id
             for item in er.async_entries_for_config_entry(registry, entry.entry_id)
-            if item.unique_id.endswith(("_api_calls_last_hour", "_logins_last_day"))
+            if item.disabled_by is er.RegistryEntryDisabler.INTEGRATION
         ]
         await enable_entities(hass, freezer, usage)
         campaign = Campaign(

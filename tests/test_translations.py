@@ -1,7 +1,7 @@
 """Translations: Polish matches English, and every key the code uses exists.
 
-Plain tests over the JSON files and the integration's source: no Home Assistant
-instance is started.
+Plain tests over the JSON files and the integration's source; only the test of
+the entities' state attributes starts Home Assistant.
 """
 
 from __future__ import annotations
@@ -15,7 +15,22 @@ from pathlib import Path
 import re
 from typing import Any
 
+from homeassistant.components.sensor import (
+    ATTR_LAST_RESET,
+    ATTR_OPTIONS,
+    ATTR_STATE_CLASS,
+)
+from homeassistant.const import (
+    ATTR_ATTRIBUTION,
+    ATTR_DEVICE_CLASS,
+    ATTR_FRIENDLY_NAME,
+    ATTR_ICON,
+    ATTR_UNIT_OF_MEASUREMENT,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud import binary_sensor, sensor
 from custom_components.iammeter_cloud.api.models import PhaseValues, Reading
@@ -253,6 +268,52 @@ def test_binary_sensor_translation_keys_exist() -> None:
     assert not (absent := missing({k for k in keys if k}, "entity", "binary_sensor")), (
         f"binary sensor translation keys missing under entity.binary_sensor: {absent}"
     )
+
+
+# Attributes every entity may have, which Home Assistant itself translates.
+HA_ATTRIBUTES = {
+    ATTR_ATTRIBUTION,
+    ATTR_DEVICE_CLASS,
+    ATTR_FRIENDLY_NAME,
+    ATTR_ICON,
+    ATTR_UNIT_OF_MEASUREMENT,
+    ATTR_LAST_RESET,
+    ATTR_OPTIONS,
+    ATTR_STATE_CLASS,
+}
+
+
+@pytest.mark.freeze_time("2026-06-15 10:00:30+00:00")
+@pytest.mark.usefixtures(
+    "recorder_mock", "enable_custom_integrations", "entity_registry_enabled_by_default"
+)
+async def test_every_state_attribute_is_translated(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Each attribute of our entities has a name in both languages.
+
+    Read from the running entities (all enabled), so an attribute added in the
+    code without a translation fails here.
+    """
+    absent: dict[str, set[str]] = {}
+    seen = 0
+    for entry in er.async_entries_for_config_entry(
+        entity_registry, init_integration.entry_id
+    ):
+        state = hass.states.get(entry.entity_id)
+        assert state is not None, entry.entity_id
+        for attribute in set(state.attributes) - HA_ATTRIBUTES:
+            seen += 1
+            path = ("entity", entry.domain, entry.translation_key)
+            for language in LANGUAGES:
+                if not lookup(language, *path, "state_attributes", attribute, "name"):
+                    absent.setdefault(language, set()).add(
+                        f"{entry.translation_key}.{attribute}"
+                    )
+    assert seen, "no entity has an attribute of its own: the test sees nothing"
+    assert not absent, f"state attributes without a translated name: {absent}"
 
 
 # hassfest's rules for the text of translations (script/hassfest/translations.py).

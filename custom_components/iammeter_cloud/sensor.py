@@ -123,6 +123,7 @@ def _quality(
             device_class=SensorDeviceClass.POWER_FACTOR,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
+            entity_registry_enabled_default=False,  # rarely used: power says more
             value_fn=_row(index, "power_factor"),
             phase=phase,
         ),
@@ -190,7 +191,8 @@ def descriptions(data: MeterData) -> list[IammeterSensorEntityDescription]:
     result = [TOTAL_POWER, *_energies("", "total", None), LAST_READING]
     for index, phase in enumerate(PHASES):
         result += _quality(f"{phase}_", index, phase.upper())
-        result += _energies(f"{phase}_", phase, phase.upper())
+        # The Energy dashboard takes the totals; the phases are for detail.
+        result += _energies(f"{phase}_", phase, phase.upper(), enabled=False)
     if data.reading.net is not None:
         result += [NET_POWER, *_energies("net_", "net", None, enabled=False)]
     return result
@@ -217,6 +219,7 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_power("average"),
     ),
     IammeterAnalyticsSensorEntityDescription(
@@ -227,6 +230,7 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_power("daytime_average"),
     ),
     IammeterAnalyticsSensorEntityDescription(
@@ -237,6 +241,7 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_power("minimum"),
     ),
     IammeterAnalyticsSensorEntityDescription(
@@ -247,6 +252,7 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=_power("maximum"),
     ),
     IammeterAnalyticsSensorEntityDescription(
