@@ -45,6 +45,7 @@ from .const import (
 from .guard import CounterGuard, Verdict
 from .issues import (
     async_check_counter_reset,
+    async_check_meter_added,
     async_check_reporting,
     async_note_counter_reset,
     async_note_refusal,
@@ -230,6 +231,11 @@ class IammeterAccount:
             self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
         )
 
+    @property
+    def auth_refused(self) -> bool:
+        """Whether the cloud refused the stored password (no call until reauth)."""
+        return self._auth_refused
+
     def note_refusal(self, err: IammeterQuotaError, sn: str) -> None:
         """The cloud answered nothing (quota): count it towards a repair issue."""
         if err.by_server:
@@ -347,6 +353,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         # Working calls (with or without a new login) clear a login conflict.
         async_note_success(self.hass, self.storage, "login", self.account.client.host)
         async_check_counter_reset(self.hass, self._saved, self.sn)
+        async_check_meter_added(self.hass, self._saved, self.sn)
         self._saved["fetched"] = now.isoformat()
         self.storage.async_schedule_save()
         if known is not None and not _is_newer(reading, received, known):
