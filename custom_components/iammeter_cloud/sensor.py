@@ -299,18 +299,14 @@ async def async_setup_entry(
 
 
 def _meter_sensors(entry: IammeterConfigEntry, sn: str) -> list[SensorEntity]:
-    """The sensors of one meter."""
+    """The sensors of one meter: its readings, analyses and API usage."""
     coordinator = entry.runtime_data.coordinators[sn]
-    entities: list[SensorEntity] = [
-        IammeterSensor(coordinator, description)
-        for description in descriptions(coordinator.data)
+    analytics = entry.runtime_data.analytics[sn]
+    return [
+        *(IammeterSensor(coordinator, d) for d in descriptions(coordinator.data)),
+        *(IammeterAnalyticsSensor(analytics, d) for d in ANALYTICS),
+        IammeterApiCallsSensor(coordinator),
     ]
-    if (analytics := entry.runtime_data.analytics.get(sn)) is not None:
-        entities += [
-            IammeterAnalyticsSensor(analytics, description) for description in ANALYTICS
-        ]
-    entities.append(IammeterApiCallsSensor(coordinator))
-    return entities
 
 
 class IammeterSensor(IammeterEntity, SensorEntity):
