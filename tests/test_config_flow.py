@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import (
     CONF_PASSWORD,
@@ -20,11 +22,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.iammeter_cloud.const import (
     CONF_ADVANCED,
     CONF_API_URL,
+    CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
     DOMAIN,
 )
-from tests.common import find_device
+from tests.common import advance_in_steps, find_device
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
 
@@ -75,6 +78,7 @@ async def test_full_flow_two_meters(
     assert data[CONF_API_URL] == simulator.base_url
     assert data[CONF_TOKEN]
     assert data[CONF_METER_NAMES] == {SN1: "Garage", SN3: "House"}
+    assert data[CONF_KNOWN_METERS] == [SN1, SN3]  # offered: not added by itself
     assert result["options"] == {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 300}
     assert simulator.count("login") == 1
     assert simulator.count("meterdata2") == 2
@@ -116,6 +120,8 @@ async def test_meters_typed_in_when_the_account_cannot_list_them(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["options"][CONF_METERS] == [SN3]
     assert result["data"][CONF_METER_NAMES] == {}
+    # Nothing was offered: the first daily look at the site list tells.
+    assert CONF_KNOWN_METERS not in result["data"]
 
 
 @pytest.mark.parametrize(
@@ -340,6 +346,7 @@ async def test_options_change_interval_and_remove_a_meter(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options == {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
+    assert entry.data[CONF_KNOWN_METERS] == [SN1, SN3]  # SN1 is not added back
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert [d.serial_number for d in devices if d.serial_number] == [SN3]
     # Keeping a meter checks nothing; the reload reuses the fresh readings.
@@ -399,6 +406,9 @@ async def test_options_without_a_site_list_keep_known_names(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.data[CONF_METER_NAMES] == {SN1: "Garage", SN3: "House"}
+    # An entry from before meters were remembered, and no site list: the
+    # first daily look tells which meters were on the account.
+    assert CONF_KNOWN_METERS not in entry.data
 
 
 # --- login answers without an int account id -------------------------------------
@@ -488,3 +498,22 @@ async def test_an_entry_named_by_its_user_name_takes_the_id_that_appears(
     assert result["reason"] == "reconfigure_successful"
     assert entry.unique_id == USERNAME
     await hass.async_block_till_done()
+
+
+async def test_a_new_entry_looks_at_its_site_list_a_day_later(
+    hass: HomeAssistant, simulator: CloudSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """The flow has just read the site list: the daily look starts from it."""
+    flow_id = await start_user_flow(hass)
+    await hass.config_entries.flow.async_configure(flow_id, account_form(simulator))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_METERS: [SN1]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert simulator.count("sitelist") == 1
+    await advance_in_steps(hass, freezer, timedelta(hours=23), timedelta(hours=1))
+    assert simulator.count("sitelist") == 1
+    await advance_in_steps(hass, freezer, timedelta(hours=2), timedelta(hours=1))
+    assert simulator.count("sitelist") == 2
+    assert result["result"].options[CONF_METERS] == [SN1]  # House was offered

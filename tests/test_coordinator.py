@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+import logging
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
@@ -37,7 +38,7 @@ from custom_components.iammeter_cloud.const import CONF_METERS, DOMAIN
 from custom_components.iammeter_cloud.coordinator import IammeterAccount, MeterData
 from custom_components.iammeter_cloud.sensor import descriptions
 from tests.common import NEXT_UPDATE, advance, advance_in_steps, restart
-from tests.conftest import SN1, SN3, USERNAME
+from tests.conftest import PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
 
 STORAGE_KEY = f"{DOMAIN}.state"
@@ -459,3 +460,69 @@ def test_any_pattern_of_refused_tokens_never_asks_for_the_password(
     well = max([m + 1 for m in cloud.refusing] + [e + 1 for e in expiries] + [0])
     if well + 70 <= MINUTES:
         assert any(well <= m <= well + 70 for m in successes), (well, successes)
+
+
+def _availability_lines(caplog: pytest.LogCaptureFixture, sn: str) -> list[str]:
+    return [
+        f"{r.levelname} {r.getMessage()}"
+        for r in caplog.records
+        if r.name.startswith("custom_components")
+        and "live values" in r.getMessage()
+        and sn in r.getMessage()
+    ]
+
+
+async def test_unavailable_and_back_are_logged_once(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "custom_components.iammeter_cloud")
+    garage = simulator.accounts[USERNAME].meter(SN1)
+    assert garage is not None
+    start = dt_util.utcnow()
+    garage.set_offline(start, start + timedelta(hours=2))
+    await advance_in_steps(hass, freezer, timedelta(minutes=20))
+    assert hass.states.get("sensor.garage_power").state == "unavailable"
+    lines = _availability_lines(caplog, SN1)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"INFO Meter Garage ({SN1}): live values unavailable")
+    # Nothing more while it stays so (many updates, a stale timer each).
+    await advance_in_steps(hass, freezer, timedelta(minutes=95))
+    assert _availability_lines(caplog, SN1) == lines
+    await advance_in_steps(hass, freezer, timedelta(minutes=10))
+    assert hass.states.get("sensor.garage_power").state != "unavailable"
+    lines = _availability_lines(caplog, SN1)
+    assert len(lines) == 2
+    assert lines[1].startswith(f"INFO Meter Garage ({SN1}): live values available")
+    await advance_in_steps(hass, freezer, timedelta(minutes=30))
+    assert len(_availability_lines(caplog, SN1)) == 2
+    assert _availability_lines(caplog, SN3) == []  # the House kept reporting
+    secrets = [PASSWORD, init_integration.data[CONF_TOKEN], USERNAME]
+    assert not [s for s in secrets for r in caplog.records if s in r.getMessage()]
+
+
+async def test_a_failing_cloud_is_logged_by_the_coordinator_alone(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An update failure is logged once by the coordinator (and its recovery):
+    the live values' age adds no second line while it fails."""
+    caplog.set_level(logging.INFO, "custom_components.iammeter_cloud")
+    simulator.faults.set("http_500", "meterdata2")
+    await advance_in_steps(hass, freezer, timedelta(minutes=40))
+    assert hass.states.get("sensor.garage_power").state == "unavailable"
+    simulator.faults.clear()
+    await advance_in_steps(hass, freezer, timedelta(minutes=10))
+    assert hass.states.get("sensor.garage_power").state != "unavailable"
+    ours = [r for r in caplog.records if SN1 in r.getMessage()]
+    assert [r.levelname for r in ours if "Error fetching" in r.getMessage()] == [
+        "ERROR"
+    ]
+    assert [r.levelname for r in ours if "recovered" in r.getMessage()] == ["INFO"]
+    assert _availability_lines(caplog, SN1) == []

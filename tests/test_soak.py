@@ -51,6 +51,7 @@ from custom_components.iammeter_cloud.api import (
 from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
 from custom_components.iammeter_cloud.const import (
     CONF_API_URL,
+    CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
     DOMAIN,
@@ -128,6 +129,8 @@ async def test_a_month_of_bad_days(
                 CONF_API_URL: cloud.sim.base_url,
                 CONF_TOKEN: cloud.sim.issue_token(USERNAME),
                 CONF_METER_NAMES: {SN1: "Garage", SN3: "House"},
+                # As the config flow made it: both meters were offered.
+                CONF_KNOWN_METERS: [SN1, SN3],
             },
             options={CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 300},
         )

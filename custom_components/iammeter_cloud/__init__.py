@@ -10,7 +10,14 @@ from homeassistant.helpers.typing import ConfigType
 
 from .analytics import IammeterAnalyticsCoordinator
 from .backfill import async_setup_backfill_service, async_start_backfill
-from .const import CONF_API_URL, CONF_METER_NAMES, CONF_METERS, DEFAULT_API_URL, DOMAIN
+from .const import (
+    CONF_API_URL,
+    CONF_KNOWN_METERS,
+    CONF_METER_NAMES,
+    CONF_METERS,
+    DEFAULT_API_URL,
+    DOMAIN,
+)
 from .coordinator import (
     IammeterAccount,
     IammeterConfigEntry,
@@ -18,6 +25,8 @@ from .coordinator import (
     IammeterRuntimeData,
 )
 from .entity import account_identifier
+from .issues import async_check_meter_added
+from .meters import IammeterMeterWatch
 from .services import async_setup_services
 from .storage import async_create_client, async_get_storage
 
@@ -56,10 +65,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> 
     }
     entry.runtime_data = IammeterRuntimeData(account, coordinators, analytics)
     _remove_stale_devices(hass, entry)
+    for sn in set(entry.data.get(CONF_KNOWN_METERS, [])) - set(coordinators):
+        if sn in storage.meters:  # removed again: its "added" notice goes too
+            async_check_meter_added(hass, storage.meters[sn], sn, configured=False)
     for daily in analytics.values():
         daily.prime()  # the stored analyses, shown at once
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     async_start_backfill(hass, entry)  # fills gaps in the background
+    IammeterMeterWatch(hass, entry, account, storage).async_start()
     for daily in analytics.values():
         # Fetching (when due) must not delay setup.
         entry.async_create_background_task(

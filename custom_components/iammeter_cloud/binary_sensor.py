@@ -8,12 +8,14 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .coordinator import IammeterConfigEntry, IammeterMeterCoordinator
 from .entity import IammeterEntity
+from .meters import signal_new_meter
 
 PARALLEL_UPDATES = 0
 
@@ -30,10 +32,16 @@ async def async_setup_entry(
     entry: IammeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add one connectivity sensor per meter."""
-    async_add_entities(
-        IammeterCloudConnection(coordinator)
-        for coordinator in entry.runtime_data.coordinators.values()
+    """Add one connectivity sensor per meter (and per meter added later)."""
+    coordinators = entry.runtime_data.coordinators
+    async_add_entities(IammeterCloudConnection(c) for c in coordinators.values())
+
+    @callback
+    def add_meter(sn: str) -> None:
+        async_add_entities([IammeterCloudConnection(coordinators[sn])])
+
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_meter(entry), add_meter)
     )
 
 

@@ -49,6 +49,7 @@ from .api.models import reading_to_dict
 from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
+    CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
     DEFAULT_API_URL,
@@ -59,6 +60,7 @@ from .const import (
     MIN_SCAN_INTERVAL,
 )
 from .coordinator import IammeterConfigEntry, format_local_time
+from .meters import note_meters_checked
 from .storage import async_create_client, async_get_storage
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -154,6 +156,8 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """Nothing known yet."""
         self._data: dict[str, Any] = {}
         self._meters: list[Meter] = []
+        self._offered: set[str] | None = None
+        """The site list's serial numbers (None: it did not answer)."""
 
     @staticmethod
     @callback
@@ -204,7 +208,12 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 _unique_id(result, self._data[CONF_USERNAME])
             )
             self._abort_if_unique_id_configured()
-            self._meters = await self._client.meters() or []
+            listed = await self._client.meters()
+            if listed is not None:  # the daily look for new meters starts now
+                storage = await async_get_storage(self.hass)
+                note_meters_checked(storage, str(self.unique_id))
+                self._offered = {m.sn.upper() for m in listed}
+            self._meters = listed or []
             if len(self._meters) == 1:
                 return await self.async_step_meters({CONF_METERS: [self._meters[0].sn]})
             return await self.async_step_meters()
@@ -232,9 +241,12 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 self.hass, self._client, chosen, errors, placeholders
             ):
                 names = {m.sn: m.name for m in self._meters if m.sn in chosen}
+                data = {**self._data, CONF_METER_NAMES: names}
+                if self._offered is not None:  # else the first daily look tells
+                    data[CONF_KNOWN_METERS] = sorted(self._offered | set(chosen))
                 return self.async_create_entry(
                     title=self._data[CONF_USERNAME],
-                    data={**self._data, CONF_METER_NAMES: names},
+                    data=data,
                     options={
                         CONF_METERS: chosen,
                         CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,
@@ -314,6 +326,7 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
 
     config_entry: IammeterConfigEntry
     _listed: list[Meter] | None = None  # the account's site list, asked once
+    _listed_ok = False  # ... and it answered
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -337,15 +350,16 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             if await _check_meters(
                 self.hass, client, chosen, errors, placeholders, new
             ):
-                self._keep_names(chosen)
+                self._remember(chosen)
                 return self.async_create_entry(
                     data={
                         CONF_METERS: chosen,
                         CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
                     }
                 )
-        if self._listed is None:  # None also when refused: typed serials work
-            self._listed = await client.meters() or []
+        if self._listed is None:  # [] also when refused: typed serials work
+            listed = await client.meters()
+            self._listed, self._listed_ok = listed or [], listed is not None
         schema = _meters_schema(self._listed, chosen).extend(
             {
                 vol.Required(
@@ -371,16 +385,22 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             description_placeholders=placeholders,
         )
 
-    def _keep_names(self, chosen: list[str]) -> None:
-        """Names of the chosen meters: the site list's, else the ones known."""
+    def _remember(self, chosen: list[str]) -> None:
+        """Names of the chosen meters (the site list's, else the ones known),
+        and every meter offered: one left unticked is not added by itself."""
         entry = self.config_entry
         known: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
         listed = {m.sn: m.name for m in self._listed or []}
         names = {sn: name for sn in chosen if (name := listed.get(sn) or known.get(sn))}
-        if names != known:
-            self.hass.config_entries.async_update_entry(
-                entry, data={**entry.data, CONF_METER_NAMES: names}
+        data = {**entry.data, CONF_METER_NAMES: names}
+        offered: list[str] | None = entry.data.get(CONF_KNOWN_METERS)
+        if offered is not None or self._listed_ok:  # else the daily look tells
+            data[CONF_KNOWN_METERS] = sorted(
+                {*(offered or []), *entry.options.get(CONF_METERS, []), *chosen}
+                | {sn.upper() for sn in listed}
             )
+        if data != entry.data:
+            self.hass.config_entries.async_update_entry(entry, data=data)
 
 
 def _clean_sns(value: object) -> list[str]:

@@ -13,6 +13,9 @@ CONF_API_URL: Final = "api_url"
 CONF_ADVANCED: Final = "advanced"
 CONF_METERS: Final = "meters"
 CONF_METER_NAMES: Final = "meter_names"
+# Serial numbers ever offered to the user (site list, options) or added: a meter
+# that is not among them is new on the account and is added by itself.
+CONF_KNOWN_METERS: Final = "known_meters"
 CONF_ACCOUNT_ID: Final = "account_id"
 
 DEFAULT_API_URL: Final = "https://www.iammeter.com"
@@ -27,6 +30,14 @@ STALE_AFTER: Final = timedelta(minutes=15)
 # A reading dated further ahead of our clock than this is logged (it counts as
 # taken when it was received, whatever its lead).
 CLOCK_AHEAD: Final = timedelta(minutes=2)
+# The account's site list is looked at this often for meters added meanwhile
+# (the first time this long after setup when no look is on record).
+METERS_CHECK_EVERY: Final = timedelta(days=1)
+METERS_FIRST_CHECK: Final = timedelta(hours=1)
+# ... and not while fewer logins than this are left (per hour or per day): the
+# look itself never logs in, but a login budget that is used up means tokens
+# are being refused, and the site list would be too.
+METERS_CHECK_LOGIN_RESERVE: Final = 2
 # Communication errors: the first retry after this, doubling, capped at the interval.
 BACKOFF_START: Final = timedelta(seconds=60)
 # The token of a login that just succeeded was refused too (a cloud fault, not the

@@ -45,6 +45,7 @@ from .const import (
 from .guard import CounterGuard, Verdict
 from .issues import (
     async_check_counter_reset,
+    async_check_meter_added,
     async_check_reporting,
     async_note_counter_reset,
     async_note_refusal,
@@ -230,6 +231,11 @@ class IammeterAccount:
             self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
         )
 
+    @property
+    def auth_refused(self) -> bool:
+        """Whether the cloud refused the stored password (no call until reauth)."""
+        return self._auth_refused
+
     def note_refusal(self, err: IammeterQuotaError, sn: str) -> None:
         """The cloud answered nothing (quota): count it towards a repair issue."""
         if err.by_server:
@@ -280,6 +286,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._cached = self._restore()
         self._first = True
         self._clock_ahead = False
+        self._stale_logged = False
 
     @property
     def _saved(self) -> dict[str, Any]:
@@ -346,6 +353,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         # Working calls (with or without a new login) clear a login conflict.
         async_note_success(self.hass, self.storage, "login", self.account.client.host)
         async_check_counter_reset(self.hass, self._saved, self.sn)
+        async_check_meter_added(self.hass, self._saved, self.sn)
         self._saved["fetched"] = now.isoformat()
         self.storage.async_schedule_save()
         if known is not None and not _is_newer(reading, received, known):
@@ -440,6 +448,35 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         if retry is not None:
             delay = timedelta(seconds=retry)
         self._next_due = None if delay is None else dt_util.utcnow() + delay
+        self._note_staleness()
+
+    def _note_staleness(self) -> None:
+        """Log once when the live values turn unavailable for their age, and
+        once when they are back.
+
+        A failed update is logged by the coordinator itself (once, and once
+        when it recovers); while it fails, nothing more is logged here.
+        """
+        if not self.last_update_success or self.data is None:
+            return
+        stale = not self.data.is_fresh(dt_util.utcnow())
+        if stale and not self._stale_logged:
+            LOGGER.info(
+                "Meter %s (%s): live values unavailable, the newest reading (%s)"
+                " is older than %d minutes",
+                self.meter_name,
+                self.sn,
+                format_local_time(self.data.time),
+                STALE_AFTER.total_seconds() // 60,
+            )
+        elif self._stale_logged and not stale:
+            LOGGER.info(
+                "Meter %s (%s): live values available again (reading of %s)",
+                self.meter_name,
+                self.sn,
+                format_local_time(self.data.time),
+            )
+        self._stale_logged = stale
 
     def _wait_for_budget(
         self,
@@ -493,6 +530,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     @callback
     def _async_stale(self, _now: datetime) -> None:
         self._unsub_stale = None
+        self._note_staleness()
         self.async_update_listeners()
 
     async def async_shutdown(self) -> None:

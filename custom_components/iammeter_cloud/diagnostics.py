@@ -12,7 +12,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
-from .const import CONF_ACCOUNT_ID, CONF_METERS, DOMAIN
+from .const import CONF_ACCOUNT_ID, CONF_KNOWN_METERS, CONF_METERS, DOMAIN
 from .coordinator import IammeterConfigEntry
 
 TO_REDACT: Final = {
@@ -96,7 +96,8 @@ def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:
             entry.data.get(CONF_USERNAME),
         ],
         serials=set(entry.runtime_data.coordinators)
-        | set(entry.options.get(CONF_METERS, [])),
+        | set(entry.options.get(CONF_METERS, []))
+        | set(entry.data.get(CONF_KNOWN_METERS, [])),
     )
     return masked
 

@@ -26,6 +26,7 @@ CLEAR_AFTER = timedelta(days=1)
 """A conflict clears at the first success a day after the last refusal."""
 OFFLINE_AFTER = timedelta(hours=24)
 RESET_NOTICE_FOR = timedelta(days=1)
+ADDED_NOTICE_FOR = timedelta(days=1)
 
 
 def _conflict_id(endpoint: str, scope: str) -> str:
@@ -129,3 +130,32 @@ def async_check_counter_reset(
     if reset_at is None or dt_util.utcnow() - reset_at >= RESET_NOTICE_FOR:
         saved.pop("reset_at", None)
         ir.async_delete_issue(hass, DOMAIN, f"counter_reset_{sn}")
+
+
+def async_note_meter_added(
+    hass: HomeAssistant, saved: dict[str, Any], sn: str, name: str
+) -> None:
+    """A meter new on the account was added by itself: a notice for a day."""
+    saved["added_at"] = dt_util.utcnow().isoformat()
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        f"meter_added_{sn}",
+        is_fixable=False,
+        is_persistent=True,  # it stays its day across restarts
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="meter_added",
+        translation_placeholders={"meter": name, "sn": sn},
+    )
+
+
+def async_check_meter_added(
+    hass: HomeAssistant, saved: dict[str, Any], sn: str, *, configured: bool = True
+) -> None:
+    """The notice goes a day after the meter was added, or with the meter."""
+    added_at = dt_util.parse_datetime(str(saved.get("added_at")))
+    if added_at is None:
+        return
+    if not configured or dt_util.utcnow() - added_at >= ADDED_NOTICE_FOR:
+        saved.pop("added_at", None)
+        ir.async_delete_issue(hass, DOMAIN, f"meter_added_{sn}")

@@ -22,8 +22,9 @@ from homeassistant.const import (
     UnitOfPower,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
@@ -39,6 +40,7 @@ from .coordinator import (
     MeterData,
 )
 from .entity import IammeterEntity, account_device_info
+from .meters import signal_new_meter
 
 PARALLEL_UPDATES = 0
 SCAN_INTERVAL = timedelta(minutes=1)  # only the logins counter polls
@@ -284,21 +286,33 @@ async def async_setup_entry(
     entry: IammeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of every meter of the entry, and the account's."""
+    """Add the sensors of every meter of the entry, and the account's; later
+    those of each meter added to the account."""
     runtime = entry.runtime_data
-    entities: list[SensorEntity] = [
-        IammeterSensor(coordinator, description)
-        for coordinator in runtime.coordinators.values()
-        for description in descriptions(coordinator.data)
+    entities = [
+        entity for sn in runtime.coordinators for entity in _meter_sensors(entry, sn)
     ]
-    entities += [
-        IammeterAnalyticsSensor(coordinator, description)
-        for coordinator in runtime.analytics.values()
-        for description in ANALYTICS
-    ]
-    entities += [IammeterApiCallsSensor(c) for c in runtime.coordinators.values()]
     entities.append(IammeterLoginsSensor(entry))
     async_add_entities(entities)
+
+    @callback
+    def add_meter(sn: str) -> None:
+        async_add_entities(_meter_sensors(entry, sn))
+
+    entry.async_on_unload(
+        async_dispatcher_connect(hass, signal_new_meter(entry), add_meter)
+    )
+
+
+def _meter_sensors(entry: IammeterConfigEntry, sn: str) -> list[SensorEntity]:
+    """The sensors of one meter: its readings, analyses and API usage."""
+    coordinator = entry.runtime_data.coordinators[sn]
+    analytics = entry.runtime_data.analytics[sn]
+    return [
+        *(IammeterSensor(coordinator, d) for d in descriptions(coordinator.data)),
+        *(IammeterAnalyticsSensor(analytics, d) for d in ANALYTICS),
+        IammeterApiCallsSensor(coordinator),
+    ]
 
 
 class IammeterSensor(IammeterEntity, SensorEntity):

@@ -54,7 +54,7 @@ from tests.simulator import CloudSimulator, LogEntry, Shapes, from_minute, to_mi
 from tests.simulator.server import QUOTAS, _midnight
 
 from .cloud import SoakCloud
-from .schedule import Event
+from .schedule import ADD_WITHIN, Event
 from .truth import ANALYTICS, ENERGY, Spec, Truth, spec
 
 STEP = timedelta(minutes=1)
@@ -152,6 +152,8 @@ class Stats:
     # minutes with the live values unavailable); refresh actions by outcome.
     gaps: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     refreshes: Counter[str] = field(default_factory=Counter)
+    added: list[float] = field(default_factory=list)
+    """Minutes from a meter's appearance on the account to its entities."""
 
 
 class Campaign:
@@ -226,6 +228,8 @@ class Campaign:
         self._paused: dict[str, datetime] = {}
         self._keep_fresh: dict[str, datetime] = {}
         self._gaps: dict[str, GapWatch] = {}
+        # Meters added to the account: by when their entities must show.
+        self._added: dict[str, datetime] = {}
         self.watch = LogWatch(cloud.secrets)
         self.timing: Counter[str] = Counter()
         self.limits: dict[str, int] = {}
@@ -343,6 +347,7 @@ class Campaign:
                 if local.hour == 3 and local.minute == 0:
                     self._check_daily_analytics(local.date() - timedelta(days=1))
             self.check("recovered", not self._expect, f"still waiting: {self._expect}")
+            self.check("added meters", not self._added, f"still waiting: {self._added}")
             await self.check_diagnostics()
         finally:
             loop.set_debug(debug)
@@ -560,6 +565,9 @@ class Campaign:
             return  # counted when it happens
         elif kind == "options":
             await self.change_options(args["interval"])
+        elif kind == "meter_added":
+            self.cloud.add_meter(args["sn"], args["name"], self.seed)
+            self._added[args["sn"]] = self.now() + timedelta(minutes=ADD_WITHIN)
         elif kind.startswith("action_"):
             label = await self.call_action(kind.removeprefix("action_"), args)
         else:
@@ -706,12 +714,16 @@ class Campaign:
         self.expect_all("reload")
 
     async def change_options(self, interval: int) -> None:
-        """The options flow: the same meters, another update interval."""
+        """The options flow: the same meters (an added one too), another update
+        interval."""
         flow = self.hass.config_entries.options
         result = await flow.async_init(self.entry.entry_id)
         result = await flow.async_configure(
             result["flow_id"],
-            {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: interval},
+            {
+                CONF_METERS: list(self.entry.options[CONF_METERS]),
+                CONF_SCAN_INTERVAL: interval,
+            },
         )
         self.check("options saved", result["type"] == "create_entry", str(result))
         await self.settle()
@@ -857,6 +869,7 @@ class Campaign:
         for sn in self.meters:
             self._check_meter(sn, now)
         self._check_expectations(now)
+        self._check_added(now)
         logins = self.hass.states.get(self.logins_entity)
         self._check_new_state(self.logins_entity, logins)
         if not self._expect:  # recovered from every fault (or none active)
@@ -877,6 +890,28 @@ class Campaign:
         self.check("no user action asked (reauth)", not flows, str(flows))
         self.check("log", not self.watch.problems, "\n".join(self.watch.problems[:5]))
         self.timing["checks"] += _wall() - began
+
+    def _check_added(self, now: datetime) -> None:
+        """A meter added to the account gets its device and entities in time
+        (its readings are within the quota like every meter's: `_arrived`)."""
+        registry = er.async_get(self.hass)
+        for sn, deadline in list(self._added.items()):
+            entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{sn}_power")
+            state = self.hass.states.get(entity_id) if entity_id else None
+            if (
+                sn in self.entry.options.get(CONF_METERS, [])
+                and state is not None
+                and state.state not in GONE
+            ):
+                del self._added[sn]
+                left = (deadline - now).total_seconds() / 60
+                self.stats.added.append(ADD_WITHIN - left)
+                continue
+            self.check(
+                "a meter added to the account gets its entities",
+                now <= deadline,
+                f"{sn}: no entities by {deadline.isoformat()}",
+            )
 
     def _check_count_faults(self, now: datetime) -> None:
         active = self.cloud.sim.faults.active
@@ -1438,6 +1473,8 @@ def summary(
         + ", ".join(f"{k}={v}" for k, v in sorted(s.refreshes.items())),
         f"  recoveries: {len(s.recoveries)}, slowest "
         f"{max(s.recoveries, default=0):.0f} min after the fault",
+        "  meters added to the account, minutes until their entities: "
+        + (", ".join(f"{m:.0f}" for m in s.added) or "none"),
         f"  log records: {campaign.watch.records} " + str(dict(campaign.watch.levels)),
         "  time: "
         + ", ".join(f"{k}={v:.0f}s" for k, v in sorted(campaign.timing.items())),

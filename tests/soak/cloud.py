@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import PASSWORD, USERNAME
+from tests.conftest import ACCOUNT_ID, PASSWORD, USERNAME
 from tests.simulator import CloudSimulator, LogEntry, SimMeter
 
 FOREIGN = "X-Soak-Client"
@@ -75,6 +75,11 @@ class SoakCloud:
         found = self.sim.accounts[USERNAME].meter(sn)
         assert found is not None
         return found
+
+    def add_meter(self, sn: str, name: str, seed: int) -> None:
+        """The user adds a single-phase meter to the account (as a new site)."""
+        meter = SimMeter(sn, 1, name, seed)
+        self.sim.add_account(USERNAME, PASSWORD, ACCOUNT_ID, [meter], site_name=name)
 
     def is_ours(self, entry: LogEntry) -> bool:
         """Whether Home Assistant sent this request (not "another client")."""

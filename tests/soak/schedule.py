@@ -73,6 +73,11 @@ CHANGES: tuple[tuple[str, int], ...] = (
     ("backfill", 3),
 )
 INTERVALS = (600, 900, 300)  # successive option changes; back to the default
+# A meter that appears on the account mid-campaign must get its entities by the
+# integration's next daily look at the site list, or the one after it (a look
+# that falls into a fault is tried again a day later): within ADD_WITHIN.
+NEW_METER = ("SIMSHED00001", "Shed")
+ADD_WITHIN = 2 * DAY + 60
 
 
 @dataclass(order=True)
@@ -127,6 +132,12 @@ def build(seed: int, days: int) -> list[Event]:
                 args = {"sn": rng.choice((SN1, SN3)), "back": back, "days": days_long}
                 kind = f"action_{change}"
             events.append(Event(minute, kind, args))
+    # Its own random stream: the other events stay those of the same seed.
+    added = random.Random(f"{seed}|meter_added")
+    if end - ADD_WITHIN > start:
+        sn, name = NEW_METER
+        minute = added.randint(start, end - ADD_WITHIN)
+        events.append(Event(minute, "meter_added", {"sn": sn, "name": name}))
     return sorted(events)
 
 
