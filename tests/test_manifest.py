@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
 import homeassistant
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.const import __version__ as ha_version
@@ -386,9 +387,14 @@ def _power(hass: HomeAssistant, watts: float | str) -> None:
     hass.states.async_set("sensor.house_power", str(watts), attributes)
 
 
-async def _wait(hass: HomeAssistant, minutes: float) -> None:
-    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=minutes))
-    await hass.async_block_till_done()
+async def _wait(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, minutes: float
+) -> None:
+    """Let the minutes pass, one at a time, as they would."""
+    for _ in range(int(minutes)):
+        freezer.tick(timedelta(minutes=1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
 
 
 def test_blueprint_is_valid() -> None:
@@ -406,31 +412,31 @@ def test_blueprint_is_valid() -> None:
 
 
 async def test_blueprint_fires_above_after_the_duration(
-    hass: HomeAssistant, tmp_path: Path
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, tmp_path: Path
 ) -> None:
     _power(hass, 1000)
     calls = await _power_automation(hass, tmp_path, "above", 3000)
     _power(hass, 3500)
-    await _wait(hass, 5)
+    await _wait(hass, freezer, 5)
     assert not calls, "not before the duration"
     _power(hass, 2000)  # dropped below: the timer restarts
-    await _wait(hass, 6)
+    await _wait(hass, freezer, 6)
     _power(hass, 3600)
-    await _wait(hass, 9)
+    await _wait(hass, freezer, 9)
     assert not calls
-    await _wait(hass, 11)
+    await _wait(hass, freezer, 11)
     assert [c.data for c in calls] == [{"direction": "above"}]
     _power(hass, "unavailable")  # a stale reading never triggers
     _power(hass, 4000)
-    await _wait(hass, 22)
+    await _wait(hass, freezer, 22)
     assert len(calls) == 2, "again after unavailable → above for 10 minutes"
 
 
 async def test_blueprint_fires_below_for_export(
-    hass: HomeAssistant, tmp_path: Path
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, tmp_path: Path
 ) -> None:
     _power(hass, 200)
     calls = await _power_automation(hass, tmp_path, "below", -1500)
     _power(hass, -1800)
-    await _wait(hass, 11)
+    await _wait(hass, freezer, 11)
     assert [c.data for c in calls] == [{"direction": "below"}]
