@@ -287,17 +287,46 @@ async def energy_dashboard(ha: HomeAssistant, ids: dict[str, str]) -> bool:
         "power_config": {"stat_rate": ids[f"{GRID_SN}_power"]},
         "cost_adjustment_day": 0,
     }
+    # Before Home Assistant 2026.x a grid had lists of flows, each with its prices,
+    # and no power.
+    legacy_grid = {
+        "type": "grid",
+        "flow_from": [
+            {
+                "stat_energy_from": grid["stat_energy_from"],
+                "stat_cost": None,
+                "entity_energy_price": None,
+                "number_energy_price": None,
+            }
+        ],
+        "flow_to": [
+            {
+                "stat_energy_to": grid["stat_energy_to"],
+                "stat_compensation": None,
+                "entity_energy_price": None,
+                "number_energy_price": None,
+            }
+        ],
+        "cost_adjustment_day": 0,
+    }
     device = {
         "stat_consumption": ids[f"{DEVICE_SN}_energy_import"],
         "stat_rate": ids[f"{DEVICE_SN}_power"],
     }
-    await ha.ws(
-        {
-            "type": "energy/save_prefs",
-            "energy_sources": [grid],
-            "device_consumption": [device],
-        }
-    )
+    for source in (grid, legacy_grid):
+        try:
+            await ha.ws(
+                {
+                    "type": "energy/save_prefs",
+                    "energy_sources": [source],
+                    "device_consumption": [device],
+                }
+            )
+        except SetupError as err:
+            if source is legacy_grid or "flow_from" not in str(err):
+                raise
+        else:
+            break
     log(
         f"Energy dashboard: grid {grid['stat_energy_from']} / "
         f"{grid['stat_energy_to']}, device {device['stat_consumption']}"
