@@ -267,3 +267,52 @@ def test_a_register_restored_to_ninety_percent_is_not_a_reset() -> None:
         verdict = guard.offer(0.936, T0 + step * MIN5)
     assert verdict is Verdict.RESET
     assert guard.published == pytest.approx(1.04)
+
+
+def test_a_rounding_seen_through_is_not_carried_over_a_register_change() -> None:
+    """Hypothesis found: 0.035 rounded up to 0.04, then 0.035 again (held),
+    then a register set higher, then its value rounded up too: the two
+    roundings added up to 0.009 kWh the meter never counted. The guard saw
+    the register at 0.035: the new register's growth first makes up the hair
+    published too high, so the roundings never add up."""
+    guard = guard_at(0.031)
+    guard.offer(0.04, T0 + timedelta(minutes=10))  # 0.035, rounded up
+    assert guard.offer(0.035, T0 + timedelta(minutes=11)) is Verdict.UNCHANGED
+    for minute in (12, 13, 27):
+        verdict = guard.offer(200.056, T0 + timedelta(minutes=minute))
+    assert verdict is Verdict.RESET
+    guard.offer(200.06, T0 + timedelta(minutes=28))  # 200.056, rounded up
+    # The meter counted 0.004 kWh (0.031 -> 0.035): 0.009 was published.
+    assert (guard.published or 0.0) - 0.031 <= 0.004 + 0.005 + 1e-9
+    assert guard.offer(200.066, T0 + timedelta(minutes=40)) is Verdict.ACCEPTED
+    assert guard.published == pytest.approx(0.031 + 0.004 + 0.01)
+
+
+def test_a_rounding_seen_through_before_a_register_that_counts() -> None:
+    """Hypothesis found the same with a new register that counts (0.049 kWh)
+    before the rounding: 0.01 kWh too much, for good."""
+    guard = guard_at(4.351)
+    guard.offer(4.36, T0 + timedelta(minutes=10))  # 4.355, rounded up
+    guard.offer(4.355, T0 + timedelta(minutes=11))
+    for minute, value in ((12, 215.876), (13, 215.876), (43, 215.925)):
+        verdict = guard.offer(value, T0 + timedelta(minutes=minute))
+    assert verdict is Verdict.RESET
+    guard.offer(215.93, T0 + timedelta(minutes=44))  # 215.925, rounded up
+    # Counted: 0.004 before the change, 0.049 after it.
+    assert (guard.published or 0.0) - 4.351 <= 0.004 + 0.049 + 0.005 + 1e-9
+
+
+def test_a_restored_register_is_judged_against_the_register_as_last_seen() -> None:
+    """Hypothesis found: 0.195 rounded up to 0.2, then 0.195 (held), then a
+    register restored to 0.178: 91 % of 0.195, a register that goes on (not
+    a reset that counted 0.178 kWh), though below 90 % of the rounded 0.2."""
+    guard = guard_at(0.192)
+    guard.offer(0.2, T0 + timedelta(minutes=8))  # 0.195, rounded up
+    guard.offer(0.195, T0 + timedelta(minutes=9))
+    for minute in (10, 24, 25):
+        verdict = guard.offer(0.178, T0 + timedelta(minutes=minute))
+    assert verdict is Verdict.RESET
+    assert guard.published == pytest.approx(0.2)  # not 0.378
+    assert guard.offer(0.18, T0 + timedelta(minutes=30)) is Verdict.UNCHANGED
+    assert guard.offer(0.188, T0 + timedelta(minutes=35)) is Verdict.ACCEPTED
+    assert guard.published == pytest.approx(0.205)
