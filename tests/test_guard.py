@@ -316,3 +316,32 @@ def test_a_restored_register_is_judged_against_the_register_as_last_seen() -> No
     assert guard.offer(0.18, T0 + timedelta(minutes=30)) is Verdict.UNCHANGED
     assert guard.offer(0.188, T0 + timedelta(minutes=35)) is Verdict.ACCEPTED
     assert guard.published == pytest.approx(0.205)
+
+
+def test_a_low_value_taken_as_growth_then_the_truth_beyond_physics() -> None:
+    """Hypothesis found (a limit, see tests/test_guard_model.py): a 0, then
+    9.9985 (half the truth) taken as growth, then the truth 20.019 from +36
+    min on: 10.02 kWh above 9.9985, more than 30 kW count before +51 min. Over
+    a whole confirmation it counts like a register set higher, which is what
+    the guard takes: the 10 kWh are not counted. A register set higher by 10
+    kWh gives the same values; counting them would invent them there."""
+    guard = guard_at(4.705)
+    assert guard.offer(0.0, T0 + timedelta(minutes=28)) is Verdict.REJECTED_ZERO
+    assert guard.offer(9.9985, T0 + timedelta(minutes=31)) is Verdict.ACCEPTED
+    for minute in (36, 41, 46):
+        verdict = guard.offer(20.019, T0 + timedelta(minutes=minute))
+        assert verdict is Verdict.REJECTED_JUMP
+    assert guard.offer(20.019, T0 + timedelta(minutes=51)) is Verdict.RESET
+    assert guard.published == 9.9985
+
+
+def test_a_low_value_taken_as_growth_then_the_truth_within_a_catch_up() -> None:
+    """The same, the low value at most 7.5 kWh (30 kW for 15 minutes) below
+    the truth: the truth is taken before it could be confirmed as a register."""
+    guard = guard_at(4.705)
+    assert guard.offer(12.519, T0 + timedelta(minutes=31)) is Verdict.ACCEPTED
+    for minute in (36, 41):
+        verdict = guard.offer(20.019, T0 + timedelta(minutes=minute))
+        assert verdict is Verdict.REJECTED_JUMP
+    assert guard.offer(20.019, T0 + timedelta(minutes=46)) is Verdict.ACCEPTED
+    assert guard.published == 20.019
