@@ -345,3 +345,15 @@ def test_a_low_value_taken_as_growth_then_the_truth_within_a_catch_up() -> None:
         assert verdict is Verdict.REJECTED_JUMP
     assert guard.offer(20.019, T0 + timedelta(minutes=46)) is Verdict.ACCEPTED
     assert guard.published == 20.019
+
+
+def test_a_register_lower_than_a_minute_could_count_is_a_reset() -> None:
+    """Hypothesis found (a flaw of the model, which meant a register set lower
+    but still above what the meter could have counted): 0.017, then 0.006 a
+    minute on. 30 kW count 0.5 kWh in a minute: by every sign a reset from 0
+    that counted 0.006 kWh, which is what the guard takes."""
+    guard = guard_at(0.017)
+    for minute in (1, 15, 16):
+        verdict = guard.offer(0.006, T0 + timedelta(minutes=minute))
+    assert verdict is Verdict.RESET
+    assert guard.published == pytest.approx(0.023)

@@ -262,14 +262,14 @@ class MeterModel(RuleBasedStateMachine):
             # so that the JSON's float noise cannot take it below)
             most = before // 10 - 2
             drop = least + int(size * (most - least))
-            if drop > most:
-                return self.count(minutes, watts)
-        else:  # lower than the meter could have counted since the last reading
+        else:  # still more than the meter could have counted since the last
+            # reading (a register that low would be a reset from 0)
             floor = math.ceil(
                 allowed_growth(MAX_POWER_W, timedelta(minutes=minutes)) * 1000
             )
-            drop = before - floor - 1 - int(size * (before - floor - 1 - least))
-        if not least <= drop <= before - 1:
+            most = before - floor - 1
+            drop = most - int(size * (most - least))
+        if not least <= drop <= min(most, before - 1):
             return self.count(minutes, watts)
         self.deficit += drop
         self.settling = {"kind": "lower", "below": before - least, "count": 0}
