@@ -19,9 +19,16 @@ sign there is); a spike is beyond what the meter could have counted; a register
 set lower is either a little lower (>= 90 % of before: restored after a power
 cut) or higher than the meter could have counted since the last reading (else
 it is a reset from 0, which the model has as its own event); a new register is
-not grown through before it is confirmed. In the step in which a register is
-set lower or higher the meter counts nothing (it is off, or being replaced); a
-reset starts the new register at 0 at the start of the step, which then counts.
+not grown through before it is confirmed. A low value that looks like growth
+is taken as growth: the true values after it then look like a jump, until the
+meter could have counted them since; if they look like one over a whole
+confirmation, they are a register set higher by every sign there is (a meter
+that goes on counting at full power never catches up with physics). So such a
+value lies at most what the maximum power counts in `RESET_MIN_SPAN` below the
+truth, and the meter counts nothing until the guard has taken the truth again.
+In the step in which a register is set lower or higher the meter counts nothing
+(it is off, or being replaced); a reset starts the new register at 0 at the
+start of the step, which then counts.
 """
 
 from __future__ import annotations
@@ -54,24 +61,23 @@ T0 = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
 TOLERANCE_KWH = 0.01
 ROUNDING_KWH = 0.005  # the cloud's 2 decimals: a value may be off by this much
 FLOAT_SLACK = 1e-5  # the float noise of the JSON (1e-6) and of kWh sums
+ROUNDINGS_KWH = allowed_growth(MAX_POWER_W, timedelta(0))  # the guard's margin
+CATCH_UP_KWH = allowed_growth(MAX_POWER_W, RESET_MIN_SPAN) - ROUNDINGS_KWH
+"""How far below the truth a value taken as growth may lie (see the module)."""
 GLITCHES = ("zero", "drop", "spike", "wobble", "round", "repeat")
 
 
 def _steady(model: MeterModel) -> bool:
     """No register change pending, and the cloud's last value was the truth.
 
-    Also: no value above the truth is still the guard's last one (a value
-    rounded up just before a register change would be carried over, by at most
-    the cloud's rounding: `test_rounding_before_a_register_change`), and the
-    guard took the last true value (after a glitch that looked like growth, the
-    next true value can look like a jump for a reading or two; a register that
-    changes just then loses what the guard had not yet taken).
+    Also: the guard took the last true value (after a glitch that looked like
+    growth, the next true value can look like a jump for a reading or two; a
+    register that changes just then loses what the guard had not yet taken).
     """
     return (
         model.settling is None
         and model.glitches == 0
         and model.last_offer == model.last_true
-        and model.high is None
         and model.last_true is not None
         and model.guard.seen == model.last_true[0]
     )
@@ -91,7 +97,7 @@ class MeterModel(RuleBasedStateMachine):
         self.glitches = 0  # glitched readings in a row
         self.settling: dict[str, object] | None = None  # a register change
         self.last_true: tuple[datetime, float] | None = None
-        self.high: float | None = None  # a value above the truth, not yet grown to
+        self.behind = False  # the guard took a value well below the truth
         self.last_offer: tuple[datetime, float] | None = None
         self.published_start = 0.0
         self.energy_start = 0
@@ -116,8 +122,6 @@ class MeterModel(RuleBasedStateMachine):
         before = self.guard.published
         self.guard.offer(value, time)
         self.last_offer = (time, value)
-        if self.high is not None and value >= self.high:
-            self.high = None
         after = self.guard.published
         assert after is not None
         if before is not None and after != before:
@@ -134,6 +138,8 @@ class MeterModel(RuleBasedStateMachine):
         self._offer(value)
         self.last_true = (self.now, value)
         self.glitches = 0
+        if self.guard.seen == self.now:
+            self.behind = False
         if self.settling is not None:
             self._settle()
 
@@ -166,6 +172,8 @@ class MeterModel(RuleBasedStateMachine):
     def count(self, minutes: int, watts: int) -> None:
         """The meter counts; the cloud tells the truth."""
         cap = None
+        if self.behind:
+            watts = 0  # until the guard has caught up (see the module's text)
         if self.settling is not None:
             minutes = min(minutes, 30)
             if self.settling["kind"] == "lower":
@@ -187,7 +195,7 @@ class MeterModel(RuleBasedStateMachine):
         """The meter counts; the cloud sends something else this once."""
         if self.glitches >= RESET_CONFIRMATIONS - 1:
             return self.count(minutes, watts)
-        self._count(minutes, watts)
+        self._count(minutes, 0 if self.behind else watts)
         true = self.register / 1000 + self.noise
         if kind == "zero":
             value = 0.0
@@ -203,12 +211,21 @@ class MeterModel(RuleBasedStateMachine):
         else:  # an earlier value again, under the new time
             value = self.last_true[1] if self.last_true else true
         value = max(value, 0.0)
-        if value > true:
-            self.high = max(value, self.high or value)
+        if self._taken_as_growth(value):  # no lower than a catch-up can mend
+            value = max(value, true - CATCH_UP_KWH)
         self._offer(value)
+        if self.guard.time == self.now and value < true - ROUNDINGS_KWH:
+            self.behind = True
         if kind not in ("wobble", "round"):
             self.glitches += 1
         return None
+
+    def _taken_as_growth(self, value: float) -> bool:
+        """Whether the guard takes `value`, now, as growth."""
+        last, since = self.guard.value, self.guard.time
+        if last is None or since is None:
+            return False
+        return 0 < value - last <= allowed_growth(MAX_POWER_W, self.now - since)
 
     @rule()
     def duplicate(self) -> None:
@@ -245,14 +262,14 @@ class MeterModel(RuleBasedStateMachine):
             # so that the JSON's float noise cannot take it below)
             most = before // 10 - 2
             drop = least + int(size * (most - least))
-            if drop > most:
-                return self.count(minutes, watts)
-        else:  # lower than the meter could have counted since the last reading
+        else:  # still more than the meter could have counted since the last
+            # reading (a register that low would be a reset from 0)
             floor = math.ceil(
                 allowed_growth(MAX_POWER_W, timedelta(minutes=minutes)) * 1000
             )
-            drop = before - floor - 1 - int(size * (before - floor - 1 - least))
-        if not least <= drop <= before - 1:
+            most = before - floor - 1
+            drop = most - int(size * (most - least))
+        if not least <= drop <= min(most, before - 1):
             return self.count(minutes, watts)
         self.deficit += drop
         self.settling = {"kind": "lower", "below": before - least, "count": 0}

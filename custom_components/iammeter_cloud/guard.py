@@ -20,13 +20,15 @@ The rules, for each new value of a counter:
   power cut, a reset or replaced meter, a register set higher. Values that go on
   from it like a counting register (never falling, plausible growth) confirm it;
   after `RESET_CONFIRMATIONS` of them over at least `RESET_MIN_SPAN` the new
-  register is taken: `offset` moves by the size of the change (the last accepted
-  value minus the candidate's first value), so the published series continues
-  from where it was and grows by what the new register counted since its first
-  value. A new register from 0 (a reset or replaced meter: its first value is
-  below 90 % of the last one, as Home Assistant itself judges a new cycle, and
-  small enough to have been counted since the last accepted value) contributes
-  its whole value, counted from 0. Otherwise (a register restored a little
+  register is taken: `offset` moves by the size of the change (the register as
+  last seen minus the candidate's first value), so the published series
+  continues from where it was and grows by what the new register counted since
+  its first value (a value the cloud rounded up and then showed lower was
+  published a hair high: the new register's growth makes that up first). A
+  new register from 0 (a reset or replaced meter: its first value is below
+  90 % of the last one, as Home Assistant itself judges a new cycle, and small
+  enough to have been counted since the last accepted value) contributes its
+  whole value, counted from 0. Otherwise (a register restored a little
   lower, or set higher) the energy of the one interval in which the register
   changed is not known (the meter was off) and is not invented.
 - A candidate that the register grows through (back at or above the last
@@ -81,6 +83,9 @@ class CounterGuard:
     """When the register was accepted at `value` (growth is measured from it)."""
     seen: datetime | None = None
     """The newest reading that still showed `value` (or a hair below)."""
+    held: float | None = None
+    """What that reading showed: the register as last seen, which a value the
+    cloud rounded up (`value`) may lie a hair above."""
     published: float | None = None
     """The value entities show: never falling, energy conserved. Kept, not
     derived, so that float rounding can never make it fall."""
@@ -108,7 +113,7 @@ class CounterGuard:
             if change > 0:
                 self.published = (self.published or 0.0) + change
                 return self._accept(value, time)
-            self.seen = time  # the register still read `last` then
+            self.seen, self.held = time, value  # the register read `last` then
             return Verdict.UNCHANGED
         self._add_candidate(value, time, last)
         if self._confirmed():
@@ -153,15 +158,23 @@ class CounterGuard:
         )
 
     def _take_register(self, time: datetime, last: float) -> Verdict:
+        """Go on with the candidate register, counting what it counted.
+
+        The old register is judged as last seen (`held`): a value the cloud
+        rounded up and then showed lower was published a hair high. That hair
+        is not counted again: the new register's growth first makes it up.
+        """
         (began, start), newest = self.pending[0], self.pending[-1][1]
         seen = self.seen or self.time or began
-        if start < RESET_RATIO * last and start <= allowed_growth(
+        held = last if self.held is None else min(self.held, last)
+        if start < RESET_RATIO * held and start <= allowed_growth(
             self.max_power_w, began - seen
         ):
             start = 0.0  # a new register from 0: all it shows was counted since
         self.published = (self.published or 0.0) + max(0.0, newest - start)
         self.pending.clear()
-        self._accept(newest, time)  # `value`, or a hair above it (noise)
+        self._accept(newest + (last - held), time)
+        self.held = newest  # `value` is this, or a hair above it
         return Verdict.RESET
 
     def not_after(self, moment: datetime) -> None:
@@ -172,7 +185,7 @@ class CounterGuard:
             self.seen = moment
 
     def _accept(self, value: float, time: datetime) -> Verdict:
-        self.value, self.time, self.seen = value, time, time
+        self.value, self.time, self.seen, self.held = value, time, time, value
         return Verdict.ACCEPTED
 
     def export(self) -> dict[str, Any]:
