@@ -18,14 +18,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
-import homeassistant
 from freezegun.api import FrozenDateTimeFactory
+import homeassistant
 from homeassistant.components.blueprint.models import Blueprint
 from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.const import __version__ as ha_version
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 from PIL import Image
 import pytest
