@@ -53,6 +53,8 @@ class Reading:
     export_kwh: float
     noise: float = 0.0
     """Float noise the cloud's JSON adds to the counters (after rounding)."""
+    export_up: bool = False
+    """The cloud sends the export counter rounded up to 2 decimals."""
 
     def row6(self, zero: bool = False) -> list[float]:
         """``[V, A, W, PF, import kWh, export kWh]`` rounded like the vendor."""
@@ -64,8 +66,12 @@ class Reading:
             round(self.power),
             round(self.pf, 2),
             round(self.import_kwh, 3) - self.noise if self.import_kwh else 0.0,
-            round(self.export_kwh, 3) - self.noise if self.export_kwh else 0.0,
+            self._export(3) - self.noise if self.export_kwh else 0.0,
         ]
+
+    def _export(self, decimals: int) -> float:
+        value = round(self.export_kwh, decimals)
+        return math.ceil(round(value * 100, 6)) / 100 if self.export_up else value
 
     def row5(self, zero: bool = False) -> list[float]:
         """``[V, A, W, import kWh, export kWh]`` (kWh with 2 decimals)."""
@@ -76,7 +82,7 @@ class Reading:
             round(self.current, 3),
             round(self.power),
             round(self.import_kwh, 2) - self.noise if self.import_kwh else 0.0,
-            round(self.export_kwh, 2) - self.noise if self.export_kwh else 0.0,
+            self._export(2) - self.noise if self.export_kwh else 0.0,
         ]
 
 
@@ -111,6 +117,9 @@ class SimMeter:
         # (float noise in its JSON); with `wobble_every` 2, every other minute.
         self.noise: list[tuple[int, int]] = []
         self.wobble_every = 1
+        # (start, end, row): minutes whose export counter of that row the cloud
+        # sends rounded up to 2 decimals (0.035 as 0.04).
+        self.round_ups: list[tuple[int, int, int]] = []
         # (start, end, lead): readings of those minutes are dated `lead` late
         # (a meter or cloud clock that runs ahead).
         self.clock_leads: list[tuple[int, int, timedelta]] = []
@@ -184,6 +193,11 @@ class SimMeter:
         self.noise.append((to_minute(start), OPEN if end is None else to_minute(end)))
         self.wobble_every = every
 
+    def round_up(self, start: datetime, end: datetime, row: int = 0) -> None:
+        """The cloud sends the row's export counter rounded up to 2 decimals
+        from `start` to `end`."""
+        self.round_ups.append((to_minute(start), to_minute(end), row))
+
     def set_clock_lead(
         self, start: datetime, end: datetime | None, lead: timedelta
     ) -> None:
@@ -240,7 +254,10 @@ class SimMeter:
             u = _unit(self.sn, self.seed, m, ph, "pf")
             pf = 0.97 + 0.03 * u if p < 0 else 0.5 + 0.49 * u
             imp, exp = self._served(ph, m, *self._counters(ph, i, reset))
-            out.append(Reading(v, abs(p) / (v * pf), p, pf, imp, exp, self._noise(m)))
+            up = self._rounded_up(ph, m)
+            out.append(
+                Reading(v, abs(p) / (v * pf), p, pf, imp, exp, self._noise(m), up)
+            )
         if self.nem_row:
             total = self._t[i]
             apparent = sum(r.voltage * r.current for r in out)
@@ -250,13 +267,17 @@ class SimMeter:
             )
             volts = sum(r.voltage for r in out) / 3
             amps = sum(r.current for r in out)
-            out.append(Reading(volts, amps, total, pf, imp, exp, self._noise(m)))
+            up = self._rounded_up(self.phases, m)
+            out.append(Reading(volts, amps, total, pf, imp, exp, self._noise(m), up))
         return out
 
     def _served(self, row: int, m: int, imp: float, exp: float) -> tuple[float, float]:
         """Counters as the register holds them and the cloud sends them."""
         lower = sum(kwh for at, r, kwh in self.restores if r == row and at <= m)
         return max(imp - lower, 0.0), max(exp - lower, 0.0)
+
+    def _rounded_up(self, row: int, m: int) -> bool:
+        return any(s <= m < e and r == row for s, e, r in self.round_ups)
 
     def _noise(self, m: int) -> float:
         if any(s <= m < e for s, e in self.noise) and m % self.wobble_every == 0:

@@ -46,6 +46,7 @@ from custom_components.iammeter_cloud.const import (
     SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
+from custom_components.iammeter_cloud.guard import NOISE_KWH
 from custom_components.iammeter_cloud.issues import OFFLINE_AFTER
 from custom_components.iammeter_cloud.storage import DATA_STORAGE
 from tests.common import find_device
@@ -211,8 +212,16 @@ class Campaign:
         self._registers: dict[str, list[tuple[datetime, int | None, str]]] = {}
         self._shift: dict[str, float] = {}
         self._taken: set[tuple[str, int]] = set()
-        # (the value an energy sensor held, the counter's first lower value)
-        self._held: dict[str, tuple[float, float]] = {}
+        # (the value an energy sensor held, the counter's first lower value,
+        # the reading that showed it)
+        self._held: dict[str, tuple[float, float, datetime]] = {}
+        # A register change while a sensor held a value the cloud had rounded
+        # up: by how much that value lay above the register as last seen (the
+        # guard does not count it again), and the value the sensor keeps until
+        # the new register's growth has made it up.
+        self._hair: dict[str, float] = {}
+        self._floor: dict[str, float] = {}
+        self._last_true: dict[str, float] = {}
         self._lower: dict[str, set[int]] = {}
         self._seen_states: dict[str, object] = {}
         # Faults in flight.
@@ -545,6 +554,18 @@ class Campaign:
             self.meters[sn].restore_register(at, args["kwh"], args["row"])
             self._registers.setdefault(sn, []).append((at, args["row"], "restored"))
             label = f"restored_register_{args['kwh']}kWh"
+        elif kind == "rounded_restore":
+            # The export counter of the solar phase, rounded up for a while, the
+            # truth again (at night: held as the same value), then restored.
+            sn = args["sn"]
+            row, start = self.meters[sn].solar_phase, self.now() + STEP
+            self.meters[sn].round_up(
+                start, start + timedelta(minutes=args["minutes"]), row
+            )
+            at = start + timedelta(minutes=args["restore_after"])
+            self.meters[sn].restore_register(at, args["kwh"], row)
+            self._registers.setdefault(sn, []).append((at, row, "restored"))
+            label = "rounded_restore"
         elif kind == "float_noise":
             start = self.now() + STEP
             end = start + timedelta(minutes=args["minutes"])
@@ -1126,8 +1147,13 @@ class Campaign:
         if item.kind != "energy" or rows is None or reading is None:
             return
         true = rows[item.row][item.col]
+        before, self._last_true[eid] = self._last_true.get(eid), true
         shift = self._shift.get(eid, 0.0)
         expected = round(true + shift, 3)
+        if (floor := self._floor.get(eid)) is not None:
+            if expected >= floor:
+                del self._floor[eid]
+            expected = max(expected, floor)
         nulled = self.cloud.sim.nulled.get((item.sn, to_minute(reading)), set())
         if (item.row, ENERGY_NAMES[item.col]) in nulled:
             # Sent as null with this reading: the counter keeps its last value.
@@ -1142,7 +1168,15 @@ class Campaign:
             self._held.pop(eid, None)
             self.stats.checks["energy is the truth"] += 1
             return
-        held = self._held.setdefault(eid, (last if last is not None else value, true))
+        held = self._held.setdefault(
+            eid, (last if last is not None else value, true, reading)
+        )
+        if before is not None and self._changed_since(item, held[2], reading):
+            # Held since a value the cloud rounded up: the guard judges the
+            # register change against the register as last seen (`before`),
+            # and counts the new register from its first value.
+            self._hair[eid] = held[0] - round(before + shift, 3)
+            held = self._held[eid] = (held[0], true, reading)
         if self._took_register(item, value, true, reading, held):
             return
         # The guard keeps a value only while the meter's counter is lower than it
@@ -1152,6 +1186,8 @@ class Campaign:
             value > expected and abs(value - held[0]) < 1e-6,
             f"{eid} = {value}, the meter sent {true} at {reading}",
         )
+        if value - expected <= NOISE_KWH + 1e-6 and eid not in self._hair:
+            return  # the same value to the guard: the cloud's rounding
         lower = self._lower.setdefault(eid, set())
         lower.add(to_minute(reading))
         if true > 0:
@@ -1168,13 +1204,20 @@ class Campaign:
                 f"{eid} stays at {value} while the meter sends {true}",
             )
 
+    def _changed_since(self, item: Spec, since: datetime, reading: datetime) -> bool:
+        """A register change of the item's row after `since`, up to `reading`."""
+        return any(
+            since < at <= reading and row in (None, item.row)
+            for at, row, _ in self._registers.get(item.sn, [])
+        )
+
     def _took_register(
         self,
         item: Spec,
         value: float,
         true: float,
         reading: datetime,
-        held: tuple[float, float],
+        held: tuple[float, float, datetime],
     ) -> bool:
         """Whether the sensor took the meter's new register (after a reset or a
         restored register), continuing from the value it held by exactly what
@@ -1190,9 +1233,14 @@ class Campaign:
         ]
         if not events:
             return False
-        shown, first = held
+        shown, first, _ = held
         counted = true - (0.0 if events[-1][1] == "reset" else first)
-        if abs(value - (shown + counted)) > 0.011:
+        hair = self._hair.get(eid)
+        if hair is not None:
+            # What the register counted, less the rounding already published.
+            if abs(value - (shown + max(0.0, counted - hair))) > 5e-4:
+                return False
+        elif abs(value - (shown + counted)) > 0.011:
             return False
         if value == shown:
             # Nothing counted yet: taken or not, it shows the same. Not a
@@ -1204,6 +1252,11 @@ class Campaign:
         self.check("a register change raises its notice", issue is not None, eid)
         self._taken.update((eid, index) for index, _ in events)
         self._shift[eid] = value - true
+        if hair is not None:
+            self._shift[eid] = shown - hair - first
+            self._floor[eid] = shown
+            del self._hair[eid]
+            self.stats.checks["a rounded-up value is not counted again"] += 1
         self._lower.pop(eid, None)
         self._held.pop(eid, None)
         self.stats.checks["a new register continues the series"] += 1

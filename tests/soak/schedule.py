@@ -77,6 +77,16 @@ INTERVALS = (600, 900, 300)  # successive option changes; back to the default
 # integration's next daily look at the site list, or the one after it (a look
 # that falls into a fault is tried again a day later): within ADD_WITHIN.
 NEW_METER = ("SIMSHED00001", "Shed")
+# A value the cloud rounded up, then the register restored a little lower (the
+# guard must judge the change against the register as last seen): the
+# three-phase meter's export counter of its solar phase, at night (it does not
+# count, so the true value after the rounded one is held as the same value).
+# (how many in 30 days, minutes rounded up, minutes until the restore, minutes
+# the episode keeps others away). The campaign starts at local midnight: NIGHT
+# are minutes of its days the episode may start in.
+ROUNDED_RESTORE = (2, 20, 60, 180)
+NIGHT = (60, 150)
+ROUNDED_KWH = (0.02, 0.05, 0.3)
 ADD_WITHIN = 2 * DAY + 60
 
 
@@ -108,10 +118,12 @@ def build(seed: int, days: int) -> list[Event]:
     cuts = sorted(rng.randint(0, free) for _ in episodes)
     gaps = [b - a for a, b in zip([0, *cuts], cuts, strict=False)]
     events: list[Event] = []
+    busy_spans: list[tuple[int, int]] = []
     t = start
     for (kind, duration, recovery), gap in zip(episodes, gaps, strict=True):
         t += gap
         events += _episode(rng, t, kind, duration)
+        busy_spans.append((t, t + duration + recovery))
         t += duration + recovery
     interval = iter(INTERVALS * days)
     for change, count in CHANGES:
@@ -138,7 +150,39 @@ def build(seed: int, days: int) -> list[Event]:
         sn, name = NEW_METER
         minute = added.randint(start, end - ADD_WITHIN)
         events.append(Event(minute, "meter_added", {"sn": sn, "name": name}))
+    events += _rounded_restores(seed, days, (start, end), busy_spans)
     return sorted(events)
+
+
+def _rounded_restores(
+    seed: int, days: int, bounds: tuple[int, int], busy: list[tuple[int, int]]
+) -> list[Event]:
+    """`rounded_restore` episodes at night, clear of the other episodes (drawn
+    from their own random stream: the other events stay those of the seed)."""
+    rng = random.Random(f"{seed}|rounded_restore")
+    count, rounded, restore_after, length = ROUNDED_RESTORE
+    start, end = bounds
+    slots = [
+        day * DAY + minute
+        for day in range(days)
+        for minute in range(*NIGHT)
+        if start <= day * DAY + minute <= end - length
+    ]
+    events: list[Event] = []
+    for _ in range(max(1, round(count * days / 30))):
+        free = [t for t in slots if all(t + length <= a or b <= t for a, b in busy)]
+        if not free:
+            break
+        t = rng.choice(free)
+        busy.append((t, t + length))
+        args = {
+            "sn": SN3,
+            "minutes": rounded,
+            "restore_after": restore_after,
+            "kwh": rng.choice(ROUNDED_KWH),
+        }
+        events.append(Event(t, "rounded_restore", args))
+    return events
 
 
 def _episode(rng: random.Random, t: int, kind: str, duration: int) -> list[Event]:
