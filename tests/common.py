@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import Enum
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import RELOAD_AFTER_UPDATE_DELAY, ConfigEntry
-from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE
+from homeassistant.const import EVENT_HOMEASSISTANT_FINAL_WRITE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.iammeter_cloud.const import DOMAIN
-from custom_components.iammeter_cloud.storage import DATA_STORAGE
+from custom_components.iammeter_cloud.store import DATA_STORE
 
 
 def find_device(
@@ -81,7 +88,7 @@ async def restart(hass: HomeAssistant, entry: ConfigEntry) -> None:
     assert await hass.config_entries.async_unload(entry.entry_id)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_FINAL_WRITE)
     await hass.async_block_till_done()
-    hass.data.pop(DATA_STORAGE)  # a new process knows only what was stored
+    hass.data.pop(DATA_STORE)  # a new process knows only what was stored
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
 
@@ -92,3 +99,99 @@ def day_minutes(first: date, last: date, zone: tzinfo) -> int:
     start = datetime.combine(first, time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
     return round((end - start).total_seconds() / 60)
+
+
+# --- snapshots -------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """`value` without the types a release gives it: an enum is its value (newer
+    releases key state attributes by enums), a set a sorted list."""
+    if isinstance(value, Enum):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        return {str(plain(k)): plain(v) for k, v in sorted(value.items(), key=str)}
+    if isinstance(value, (set, frozenset)):
+        return sorted((plain(v) for v in value), key=repr)
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def entity_facts(hass: HomeAssistant, entity: er.RegistryEntry) -> dict[str, Any]:
+    """What the integration decides of an entity (not the registry's own fields,
+    which differ between releases)."""
+    device = dr.async_get(hass).async_get(entity.device_id or "")
+    assert device is not None
+    return plain(
+        {
+            "entity_id": entity.entity_id,
+            "unique_id": entity.unique_id,
+            "platform": entity.platform,
+            "device": device.identifiers,
+            "has_entity_name": entity.has_entity_name,
+            "translation_key": entity.translation_key,
+            "original_name": entity.original_name,
+            "original_device_class": entity.original_device_class,
+            "original_icon": entity.original_icon,
+            "entity_category": entity.entity_category,
+            "disabled_by": entity.disabled_by,
+            "hidden_by": entity.hidden_by,
+            "capabilities": entity.capabilities,
+            "supported_features": entity.supported_features,
+            "unit_of_measurement": entity.unit_of_measurement,
+            "options": entity.options,
+        }
+    )
+
+
+def state_facts(hass: HomeAssistant, entity_id: str) -> dict[str, Any] | None:
+    """An entity's state and attributes."""
+    current = hass.states.get(entity_id)
+    if current is None:
+        return None
+    return plain({"state": current.state, "attributes": current.attributes})
+
+
+def device_facts(hass: HomeAssistant, device: dr.DeviceEntry) -> dict[str, Any]:
+    """What the integration tells of a device (its configuration URL, the
+    simulator's address, is checked apart)."""
+    registry = dr.async_get(hass)
+    via = registry.async_get(device.via_device_id) if device.via_device_id else None
+    return plain(
+        {
+            "identifiers": device.identifiers,
+            "connections": device.connections,
+            "name": device.name,
+            "manufacturer": device.manufacturer,
+            "model": device.model,
+            "model_id": device.model_id,
+            "serial_number": device.serial_number,
+            "sw_version": device.sw_version,
+            "hw_version": device.hw_version,
+            "entry_type": device.entry_type,
+            "via_device": via.identifiers if via else None,
+            "disabled_by": device.disabled_by,
+        }
+    )
+
+
+def assert_platform_snapshot(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    platform: Platform,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every entity of `platform` of the entry: registry entry and state."""
+    registry = er.async_get(hass)
+    entities = [
+        e
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+        if e.domain == platform
+    ]
+    assert entities
+    for entity in entities:
+        assert entity_facts(hass, entity) == snapshot(name=f"{entity.entity_id}-entry")
+        assert state_facts(hass, entity.entity_id) == snapshot(
+            name=f"{entity.entity_id}-state"
+        )

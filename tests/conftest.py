@@ -158,7 +158,7 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 @pytest.fixture(autouse=True)
 def short_timeouts() -> Generator[None]:
     """Requests time out after 0.5 s, so timeout faults stay fast."""
-    with patch("custom_components.iammeter_cloud.storage.REQUEST_TIMEOUT", 0.5):
+    with patch("custom_components.iammeter_cloud.helpers.REQUEST_TIMEOUT", 0.5):
         yield
 
 

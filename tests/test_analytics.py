@@ -12,8 +12,8 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iammeter_cloud.analytics import MAX_OUTAGES, AnalyticsData
 from custom_components.iammeter_cloud.api import OfflineAnalysis, Outage
+from custom_components.iammeter_cloud.data import MAX_OUTAGES, AnalyticsData
 from tests.common import advance, advance_in_steps, day_minutes, restart
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator

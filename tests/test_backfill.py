@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
@@ -37,18 +36,20 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.iammeter_cloud import backfill
 from custom_components.iammeter_cloud.api import PhaseValues, Reading
 from custom_components.iammeter_cloud.backfill import (
     BackfillResult,
     Gap,
     async_backfill,
-    history_request,
-    utc_offset,
+    pending,
+    recorder,
 )
+from custom_components.iammeter_cloud.backfill.gaps import history_request
+from custom_components.iammeter_cloud.backfill.run import utc_offset
 from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.coordinator import IammeterMeterCoordinator
-from custom_components.iammeter_cloud.storage import DATA_STORAGE
+from custom_components.iammeter_cloud.energy import counters
+from custom_components.iammeter_cloud.store import DATA_STORE
 from tests.common import advance, find_device
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
@@ -189,7 +190,7 @@ class Scenario:
         assert await self.hass.config_entries.async_unload(self.entry.entry_id)
         await advance(self.hass, self.freezer, timedelta(seconds=11))
         await async_wait_recording_done(self.hass)
-        self.hass.data.pop(DATA_STORAGE)
+        self.hass.data.pop(DATA_STORE)
 
     async def start(self) -> None:
         """It starts again; once started, the recorder compiles what it missed."""
@@ -401,7 +402,7 @@ async def test_restart_in_the_middle_of_a_backfill(scenario: Scenario) -> None:
             imported.append(meta["statistic_id"])
         async_import_statistics(hass, meta, stats)
 
-    with patch.object(backfill, "async_import_statistics", stopping):
+    with patch.object(recorder, "async_import_statistics", stopping):
         await scenario.down(BACK)
         await scenario.clock.run(utc(BACK) + 5 * MINUTE)
     assert len(imported) == 3
@@ -441,7 +442,7 @@ async def test_meter_reset_inside_the_gap(
     # The history confirmed the new counters at once (not 15 minutes later).
     coordinator = scenario.entry.runtime_data.coordinators[SN3]
     before = scenario.hass.states.get("sensor.house_energy_import_phase_a")
-    assert coordinator._guards["a_import"].value < 100  # the new register
+    assert coordinator.energy.guards["a_import"].value < 100  # the new register
     assert coordinator.data.energy["a_import"] > 4000  # the sensor continues
     assert issue_registry.async_get_issue(DOMAIN, f"counter_reset_{SN3}")
     await scenario.clock.run(END)
@@ -467,7 +468,7 @@ async def test_meter_reset_confirmed_before_the_history_came(
     recorder; the hours lose it too (never a negative hour), the rest is exact.
     """
     await scenario.clock.run(STOP)
-    ledger = scenario.hass.data[DATA_STORAGE].ledger
+    ledger = scenario.hass.data[DATA_STORE].ledger
     for _ in range(6):  # frees 30 minutes after the start
         ledger.acquire("history", SN3, "x", utc(BACK) - timedelta(hours=23, minutes=30))
     sim_meter(scenario.sim, SN3).reset_counters(utc("2026-06-15 11:47:00+00:00"))
@@ -620,7 +621,7 @@ async def test_action_refusals(scenario: Scenario) -> None:
 async def test_a_used_up_history_budget_waits(scenario: Scenario) -> None:
     """Six history calls a day per meter; a gap waits for the next one."""
     await scenario.clock.run(STOP)
-    ledger = scenario.hass.data[DATA_STORAGE].ledger
+    ledger = scenario.hass.data[DATA_STORE].ledger
     spent = utc(BACK) - timedelta(hours=23, minutes=30)  # frees at 15:47:40
     for _ in range(6):
         ledger.acquire("history", SN3, "meterdatalist2", spent)
@@ -639,7 +640,7 @@ async def test_a_used_up_history_budget_waits(scenario: Scenario) -> None:
 async def test_a_gap_found_during_a_backfill_is_kept(scenario: Scenario) -> None:
     """The waiting backfill and a new gap start together: both get filled."""
     await scenario.clock.run(STOP)
-    ledger = scenario.hass.data[DATA_STORAGE].ledger
+    ledger = scenario.hass.data[DATA_STORE].ledger
     for _ in range(6):  # frees at 08:00 the next day
         ledger.acquire("history", SN3, "x", utc("2026-06-15 08:00+00:00"))
     await scenario.down(BACK)
@@ -673,38 +674,40 @@ async def test_edges(
     assert result == BackfillResult(SN3, complete=True, reason="nothing_to_do")
     assert simulator.count("meterdatalist2") == 1
     # Stored gaps, but no statistics to write: forgotten, no call.
-    backfill._store_gaps(coordinator, [Gap(now - 3 * HOUR, now - HOUR)])
-    with patch.object(backfill, "_targets", return_value=[]):
+    pending.store_gaps(coordinator, [Gap(now - 3 * HOUR, now - HOUR)])
+    with patch.object(recorder, "targets", return_value=[]):
         await async_backfill(hass, coordinator)
-    assert backfill._stored_gaps(coordinator) == []
+    assert pending.stored_gaps(coordinator) == []
     # Older than the cloud keeps: nothing to fill with, forgotten.
-    backfill._store_gaps(coordinator, [Gap(now - 40 * DAY, now - 35 * DAY)])
+    pending.store_gaps(coordinator, [Gap(now - 40 * DAY, now - 35 * DAY)])
     assert await async_backfill(hass, coordinator) == BackfillResult(
         SN3, reason="nothing_to_do"
     )
-    assert backfill._stored_gaps(coordinator) == []
+    assert pending.stored_gaps(coordinator) == []
     # The recorder has not compiled the hour before the gap yet: kept for later.
     entity_registry.async_update_entity(
         "sensor.house_energy_import_phase_c", disabled_by=er.RegistryEntryDisabler.USER
     )
     gap = Gap(now - 3 * HOUR, now - HOUR)
-    backfill._store_gaps(coordinator, [gap])
+    pending.store_gaps(coordinator, [gap])
     behind = now - 5 * HOUR
-    with patch.object(backfill, "_compiled_until", return_value=behind):
+    with patch.object(recorder, "compiled_until", return_value=behind):
         result = await async_backfill(hass, coordinator)
     assert result == BackfillResult(SN3, complete=False)
-    assert backfill._stored_gaps(coordinator) == [gap]
-    # A stored time without a zone is not trusted: noted again.
-    backfill._state(coordinator)["seen"] = "2026-06-15T09:00:00"
+    assert pending.stored_gaps(coordinator) == [gap]
+    # A stored time that is not trusted (one without a zone is not loaded:
+    # tests/test_store.py) is noted again.
+    coordinator.saved.seen = None
     coordinator.async_update_listeners()
-    assert backfill._state(coordinator)["seen"].endswith("+00:00")
+    assert coordinator.saved.seen is not None
+    assert coordinator.saved.seen.tzinfo is not None
     assert simulator.count("meterdatalist2") == 3
     # At start the stored gap is tried; the call fails and is tried later.
     simulator.faults.set("http_500", "meterdatalist2")
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.count("meterdatalist2", SN3) == 4
-    assert backfill._stored_gaps(init_integration.runtime_data.coordinators[SN3])
+    assert pending.stored_gaps(init_integration.runtime_data.coordinators[SN3])
     assert await hass.config_entries.async_unload(init_integration.entry_id)
 
 
@@ -751,7 +754,7 @@ async def test_stored_gaps_merge_and_survive_bad_data(
 ) -> None:
     coordinator = init_integration.runtime_data.coordinators[SN1]
     at = utc("2026-06-15 09:17:00+00:00")
-    backfill._store_gaps(
+    pending.store_gaps(
         coordinator,
         [
             Gap(at + 3 * HOUR, at + 4 * HOUR),
@@ -759,23 +762,18 @@ async def test_stored_gaps_merge_and_survive_bad_data(
             Gap(at + HOUR + 10 * MINUTE, at + 2 * HOUR),  # shares the 10:00 hour
         ],
     )
-    assert backfill._stored_gaps(coordinator) == [
+    assert pending.stored_gaps(coordinator) == [
         Gap(at, at + 2 * HOUR),
         Gap(at + 3 * HOUR, at + 4 * HOUR),
     ]
-    state = backfill._state(coordinator)
-    state["gaps"] = [["x", "y"], [at.isoformat()], 3, [at.isoformat()] * 2]
-    assert backfill._stored_gaps(coordinator) == []
-    coordinator.storage.meters[SN1]["backfill"] = "garbage"
-    assert backfill._stored_gaps(coordinator) == []
+    # Bad data in the file: tests/test_store.py.
 
 
 async def test_counters_of_a_meter_with_a_net_row(hass: HomeAssistant) -> None:
     row = PhaseValues(230.0, 1.0, 230.0, 1.0, 1.0, 2.0)
     reading = Reading(utc("2026-06-15 10:00:00+00:00"), "x", (row, row, row), row)
-    assert backfill.counters(reading)["net_export"] == 2.0
-    meter = SimpleNamespace(sn="NEM1", data=SimpleNamespace(reading=reading))
-    assert backfill._targets(hass, meter) == []  # type: ignore[arg-type]
+    assert counters(reading)["net_export"] == 2.0
+    assert recorder.targets(hass, "NEM1", reading) == []
 
 
 def test_result_as_dict() -> None:

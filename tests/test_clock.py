@@ -8,6 +8,7 @@ power showed as fresh although it was old.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from freezegun.api import FrozenDateTimeFactory
@@ -128,12 +129,13 @@ async def test_a_store_with_future_times_from_0_1_is_repaired(
     """What 0.1 stored (guards and reading dated a day ahead) is brought back
     to our clock at start: the next reading is taken."""
     coordinator = init_integration.runtime_data.coordinators[SN1]
-    ahead = (dt_util.utcnow() + timedelta(days=1)).isoformat()
-    saved = coordinator.storage.meters[SN1]
-    saved["reading"]["time"] = ahead
-    for counter in saved["counters"].values():
-        counter["time"] = ahead
-    coordinator.storage.async_schedule_save()
+    ahead = dt_util.utcnow() + timedelta(days=1)
+    saved = coordinator.saved
+    assert saved.reading is not None
+    saved.reading = replace(saved.reading, time=ahead)
+    for counter in saved.counters.values():
+        counter["time"] = ahead.isoformat()
+    coordinator.store.async_schedule_save()
     await restart(hass, init_integration)
     energy = float(state(hass, ENERGY))
     await advance_in_steps(hass, freezer, NEXT_UPDATE * 2, NEXT_UPDATE)

@@ -13,8 +13,8 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.api import PhaseValues, Reading
-from custom_components.iammeter_cloud.backfill import counters
-from custom_components.iammeter_cloud.coordinator import MeterData
+from custom_components.iammeter_cloud.data import MeterData
+from custom_components.iammeter_cloud.energy import counters
 from custom_components.iammeter_cloud.sensor import NET_POWER, TOTAL_POWER, descriptions
 from tests.common import NEXT_UPDATE, advance, restart
 from tests.conftest import SN1, SN3, USERNAME

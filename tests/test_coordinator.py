@@ -25,7 +25,8 @@ from hypothesis import given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iammeter_cloud import coordinator as coordinator_module
+from custom_components.iammeter_cloud import account as account_module
+from custom_components.iammeter_cloud.account import IammeterAccount
 from custom_components.iammeter_cloud.api import (
     IammeterAuthError,
     IammeterConnectionError,
@@ -35,7 +36,7 @@ from custom_components.iammeter_cloud.api import (
     Reading,
 )
 from custom_components.iammeter_cloud.const import CONF_METERS, DOMAIN
-from custom_components.iammeter_cloud.coordinator import IammeterAccount, MeterData
+from custom_components.iammeter_cloud.data import MeterData
 from custom_components.iammeter_cloud.sensor import descriptions
 from tests.common import NEXT_UPDATE, advance, advance_in_steps, restart
 from tests.conftest import PASSWORD, SN1, SN3, USERNAME
@@ -419,7 +420,7 @@ def test_any_pattern_of_refused_tokens_never_asks_for_the_password(
     worked_since_login: list[bool] = []
     successes: list[int] = []
     clock = SimpleNamespace(utcnow=lambda: now[0])
-    with patch.object(coordinator_module, "dt_util", clock):
+    with patch.object(account_module, "dt_util", clock):
         for minute in range(MINUTES):
             now[0] = T0 + timedelta(minutes=minute)
             if minute in expiries:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.iammeter_cloud.guard import CounterGuard, Verdict
+from custom_components.iammeter_cloud.energy import CounterGuard, Verdict
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 MIN5 = timedelta(minutes=5)

@@ -50,7 +50,7 @@ from custom_components.iammeter_cloud.const import (
     RESET_CONFIRMATIONS,
     RESET_MIN_SPAN,
 )
-from custom_components.iammeter_cloud.guard import (
+from custom_components.iammeter_cloud.energy import (
     NOISE_KWH,
     CounterGuard,
     allowed_growth,

@@ -28,7 +28,7 @@ from custom_components.iammeter_cloud.const import (
 from custom_components.iammeter_cloud.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.iammeter_cloud.storage import DATA_STORAGE
+from custom_components.iammeter_cloud.store import DATA_STORE
 from tests.common import advance, advance_in_steps, find_device, restart
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
@@ -247,7 +247,7 @@ async def test_no_look_while_the_login_budget_is_short(
 ) -> None:
     entry = await setup(hass, mock_config_entry, [SN1, SN3])
     add_meter(simulator)
-    ledger = hass.data[DATA_STORAGE].ledger
+    ledger = hass.data[DATA_STORE].ledger
     host = entry.runtime_data.account.client.host
     await advance(hass, freezer, HOUR - timedelta(minutes=5))
     for _ in range(4):  # 1 of the 5 logins an hour left: tokens are in trouble

@@ -267,7 +267,7 @@ CHECKS: dict[str, Callable[[], bool]] = {
         "async_remove_config_entry_device" in names(module("__init__.py"))
     ),
     "inject-websession": lambda: (
-        "async_get_clientsession" in calls(module("storage.py"))
+        "async_get_clientsession" in calls(module("helpers.py"))
         and "ClientSession(" not in package_sources()
     ),
     "strict-typing": lambda: (

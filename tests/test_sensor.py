@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
-from enum import Enum
 import itertools
-from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
@@ -28,6 +25,8 @@ from tests.common import (
     NEXT_UPDATE,
     advance,
     advance_in_steps,
+    assert_platform_snapshot,
+    device_facts,
     enable_entities,
     find_device,
     restart,
@@ -50,111 +49,23 @@ def state(hass: HomeAssistant, entity_id: str) -> str:
     return current.state
 
 
-def plain(value: Any) -> Any:
-    """`value` without the types a release gives it: an enum is its value (newer
-    releases key state attributes by enums), a set a sorted list."""
-    if isinstance(value, Enum):
-        return plain(value.value)
-    if isinstance(value, Mapping):
-        return {str(plain(k)): plain(v) for k, v in sorted(value.items(), key=str)}
-    if isinstance(value, (set, frozenset)):
-        return sorted((plain(v) for v in value), key=repr)
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-def entity_facts(hass: HomeAssistant, entity: er.RegistryEntry) -> dict[str, Any]:
-    """What the integration decides of an entity (not the registry's own fields,
-    which differ between releases)."""
-    device = dr.async_get(hass).async_get(entity.device_id or "")
-    assert device is not None
-    return plain(
-        {
-            "entity_id": entity.entity_id,
-            "unique_id": entity.unique_id,
-            "platform": entity.platform,
-            "device": device.identifiers,
-            "has_entity_name": entity.has_entity_name,
-            "translation_key": entity.translation_key,
-            "original_name": entity.original_name,
-            "original_device_class": entity.original_device_class,
-            "original_icon": entity.original_icon,
-            "entity_category": entity.entity_category,
-            "disabled_by": entity.disabled_by,
-            "hidden_by": entity.hidden_by,
-            "capabilities": entity.capabilities,
-            "supported_features": entity.supported_features,
-            "unit_of_measurement": entity.unit_of_measurement,
-            "options": entity.options,
-        }
-    )
-
-
-def state_facts(hass: HomeAssistant, entity_id: str) -> dict[str, Any] | None:
-    """An entity's state and attributes."""
-    current = hass.states.get(entity_id)
-    if current is None:
-        return None
-    return plain({"state": current.state, "attributes": current.attributes})
-
-
-def device_facts(hass: HomeAssistant, device: dr.DeviceEntry) -> dict[str, Any]:
-    """What the integration tells of a device (its configuration URL, the
-    simulator's address, is checked apart)."""
-    registry = dr.async_get(hass)
-    via = registry.async_get(device.via_device_id) if device.via_device_id else None
-    return plain(
-        {
-            "identifiers": device.identifiers,
-            "connections": device.connections,
-            "name": device.name,
-            "manufacturer": device.manufacturer,
-            "model": device.model,
-            "model_id": device.model_id,
-            "serial_number": device.serial_number,
-            "sw_version": device.sw_version,
-            "hw_version": device.hw_version,
-            "entry_type": device.entry_type,
-            "via_device": via.identifiers if via else None,
-            "disabled_by": device.disabled_by,
-        }
-    )
-
-
 @pytest.mark.freeze_time(FROZEN)
-@pytest.mark.parametrize("platform", [Platform.SENSOR, Platform.BINARY_SENSOR])
 async def test_entities(
     hass: HomeAssistant,
     simulator: CloudSimulator,
     init_integration: MockConfigEntry,
-    entity_registry: er.EntityRegistry,
     snapshot: SnapshotAssertion,
-    platform: Platform,
 ) -> None:
-    """Every entity of a single- and a three-phase meter, and their devices.
+    """Every sensor of a single- and a three-phase meter, and their devices.
 
     The snapshots hold what the integration sets, so that they read the same on
     every supported release of Home Assistant."""
-    entities = [
-        e
-        for e in er.async_entries_for_config_entry(
-            entity_registry, init_integration.entry_id
-        )
-        if e.domain == platform
-    ]
-    assert entities
-    for entity in entities:
-        assert entity_facts(hass, entity) == snapshot(name=f"{entity.entity_id}-entry")
-        assert state_facts(hass, entity.entity_id) == snapshot(
-            name=f"{entity.entity_id}-state"
-        )
-    if platform is Platform.SENSOR:
-        for sn in (SN1, SN3):
-            device = find_device(hass, init_integration.entry_id, sn)
-            assert device is not None
-            assert device.configuration_url == simulator.base_url
-            assert device_facts(hass, device) == snapshot(name=f"device-{sn}")
+    assert_platform_snapshot(hass, init_integration, Platform.SENSOR, snapshot)
+    for sn in (SN1, SN3):
+        device = find_device(hass, init_integration.entry_id, sn)
+        assert device is not None
+        assert device.configuration_url == simulator.base_url
+        assert device_facts(hass, device) == snapshot(name=f"device-{sn}")
 
 
 async def test_unique_ids_are_the_contract(

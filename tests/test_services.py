@@ -18,8 +18,8 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.const import DOMAIN
-from custom_components.iammeter_cloud.coordinator import format_local_time
 from custom_components.iammeter_cloud.entity import account_identifier
+from custom_components.iammeter_cloud.helpers import format_local_time
 from tests.common import (
     NEXT_UPDATE,
     advance,

@@ -34,7 +34,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud import binary_sensor, sensor
 from custom_components.iammeter_cloud.api.models import PhaseValues, Reading
-from custom_components.iammeter_cloud.coordinator import MeterData
+from custom_components.iammeter_cloud.data import MeterData
 
 PACKAGE = Path(__file__).parents[1] / "custom_components" / "iammeter_cloud"
 TRANSLATIONS = PACKAGE / "translations"
@@ -217,9 +217,15 @@ KINDS = {
 
 
 def sensor_descriptions() -> list[Any]:
-    """Every sensor description: the meters' and the daily analytics'."""
+    """Every sensor description: the meters', the daily analytics' and the
+    quota usage's."""
     meters = [d for data in KINDS.values() for d in sensor.descriptions(data)]
-    return [*meters, *sensor.ANALYTICS]
+    return [
+        *meters,
+        *sensor.ANALYTICS_SENSORS,
+        *sensor.USAGE_SENSORS,
+        *sensor.ACCOUNT_SENSORS,
+    ]
 
 
 def class_translation_keys(module: str) -> set[str]:
@@ -237,9 +243,14 @@ def class_translation_keys(module: str) -> set[str]:
 
 
 def test_class_translation_keys_exist() -> None:
-    keys = class_translation_keys("sensor.py")
-    assert keys == {"api_calls_last_hour", "logins_last_day"}
-    assert not (absent := missing(keys, "entity", "sensor")), absent
+    """No entity class names its own translation key: descriptions do."""
+    assert class_translation_keys("sensor.py") == set()
+    assert class_translation_keys("binary_sensor.py") == set()
+    usage = {
+        d.translation_key for d in (*sensor.USAGE_SENSORS, *sensor.ACCOUNT_SENSORS)
+    }
+    assert usage == {"api_calls_last_hour", "logins_last_day"}
+    assert not (absent := missing(usage, "entity", "sensor")), absent
 
 
 def test_every_kind_of_meter_has_sensors() -> None:

@@ -8,76 +8,70 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntry
 from homeassistant.helpers.typing import ConfigType
 
-from .analytics import IammeterAnalyticsCoordinator
-from .backfill import async_setup_backfill_service, async_start_backfill
+from .account import IammeterAccount
+from .api import DEFAULT_API_URL
+from .backfill import async_start_backfill
 from .const import (
     CONF_API_URL,
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
-    DEFAULT_API_URL,
     DOMAIN,
 )
 from .coordinator import (
-    IammeterAccount,
     IammeterConfigEntry,
-    IammeterMeterCoordinator,
     IammeterRuntimeData,
+    IammeterUsageCoordinator,
+    MeterCoordinators,
 )
 from .entity import account_identifier
+from .helpers import async_create_client
 from .issues import async_check_meter_added
 from .meters import IammeterMeterWatch
 from .services import async_setup_services
-from .storage import async_create_client, async_get_storage
+from .store import async_get_store
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Load the state shared by all entries (quota ledger, last readings)."""
-    await async_get_storage(hass)
+    """Load the state shared by all entries; register the actions."""
+    await async_get_store(hass)
     async_setup_services(hass)
-    async_setup_backfill_service(hass)
     return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> bool:
     """Set up one IAMMETER account: one coordinator and device per meter."""
-    storage = await async_get_storage(hass)
+    store = await async_get_store(hass)
     client = await async_create_client(
         hass, entry.data.get(CONF_API_URL, DEFAULT_API_URL), entry.data.get(CONF_TOKEN)
     )
-    account = IammeterAccount(hass, entry, client, storage)
+    account = IammeterAccount(hass, entry, client, store)
+    runtime = IammeterRuntimeData(
+        account, IammeterUsageCoordinator(hass, entry, account)
+    )
     names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
-    coordinators = {
-        sn: IammeterMeterCoordinator(
-            hass, entry, account, storage, sn, names.get(sn, sn)
-        )
+    meters = [
+        MeterCoordinators.create(hass, entry, account, sn, names.get(sn, sn))
         for sn in entry.options.get(CONF_METERS, [])
-    }
-    for coordinator in coordinators.values():
-        await coordinator.async_config_entry_first_refresh()
-    client.analysis_paths.update(storage.section("analysis_paths").get(client.host, {}))
-    analytics = {
-        sn: IammeterAnalyticsCoordinator(hass, entry, account, storage, sn)
-        for sn in coordinators
-    }
-    entry.runtime_data = IammeterRuntimeData(account, coordinators, analytics)
+    ]
+    for meter in meters:
+        await meter.meter.async_config_entry_first_refresh()
+    await runtime.usage.async_config_entry_first_refresh()
+    for meter in meters:
+        runtime.add_meter(meter)
+    entry.runtime_data = runtime
     _remove_stale_devices(hass, entry)
-    for sn in set(entry.data.get(CONF_KNOWN_METERS, [])) - set(coordinators):
-        if sn in storage.meters:  # removed again: its "added" notice goes too
-            async_check_meter_added(hass, storage.meters[sn], sn, configured=False)
-    for daily in analytics.values():
-        daily.prime()  # the stored analyses, shown at once
+    for sn in set(entry.data.get(CONF_KNOWN_METERS, [])) - set(runtime.coordinators):
+        if (saved := store.meters.get(sn)) is not None:  # removed: its notice goes
+            async_check_meter_added(hass, saved, sn, configured=False)
+    for meter in meters:
+        await meter.async_start(entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     async_start_backfill(hass, entry)  # fills gaps in the background
-    IammeterMeterWatch(hass, entry, account, storage).async_start()
-    for daily in analytics.values():
-        # Fetching (when due) must not delay setup.
-        entry.async_create_background_task(
-            hass, daily.async_refresh(), f"{daily.name} first refresh"
-        )
+    IammeterMeterWatch(hass, entry, account).async_start()
     return True
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
@@ -14,17 +17,30 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .coordinator import IammeterConfigEntry, IammeterMeterCoordinator
+from .data import MeterData
 from .entity import IammeterEntity
 from .meters import signal_new_meter
 
 PARALLEL_UPDATES = 0
 
-CLOUD_CONNECTION = BinarySensorEntityDescription(
+
+@dataclass(frozen=True, kw_only=True)
+class IammeterBinarySensorEntityDescription(BinarySensorEntityDescription):
+    """How a binary sensor reads its state from a meter's data."""
+
+    is_on_fn: Callable[[MeterData], bool]
+
+
+CLOUD_CONNECTION = IammeterBinarySensorEntityDescription(
     key="cloud_connection",
     translation_key="cloud_connection",
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
     entity_category=EntityCategory.DIAGNOSTIC,
+    # On while the meter has reported to the cloud within the last 15 minutes.
+    is_on_fn=lambda data: data.is_fresh(dt_util.utcnow()),
 )
+
+BINARY_SENSORS: tuple[IammeterBinarySensorEntityDescription, ...] = (CLOUD_CONNECTION,)
 
 
 async def async_setup_entry(
@@ -32,29 +48,33 @@ async def async_setup_entry(
     entry: IammeterConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add one connectivity sensor per meter (and per meter added later)."""
+    """Add the binary sensors of every meter (and of each meter added later)."""
     coordinators = entry.runtime_data.coordinators
-    async_add_entities(IammeterCloudConnection(c) for c in coordinators.values())
+
+    def meter_sensors(
+        coordinator: IammeterMeterCoordinator,
+    ) -> list[IammeterBinarySensor]:
+        return [IammeterBinarySensor(coordinator, d) for d in BINARY_SENSORS]
+
+    async_add_entities(e for c in coordinators.values() for e in meter_sensors(c))
 
     @callback
     def add_meter(sn: str) -> None:
-        async_add_entities([IammeterCloudConnection(coordinators[sn])])
+        async_add_entities(meter_sensors(coordinators[sn]))
 
     entry.async_on_unload(
         async_dispatcher_connect(hass, signal_new_meter(entry), add_meter)
     )
 
 
-class IammeterCloudConnection(IammeterEntity, BinarySensorEntity):
-    """On while the meter has reported to the cloud within the last 15 minutes."""
+class IammeterBinarySensor(
+    IammeterEntity[IammeterMeterCoordinator], BinarySensorEntity
+):
+    """A binary sensor of one meter."""
 
-    entity_description = CLOUD_CONNECTION
-
-    def __init__(self, coordinator: IammeterMeterCoordinator) -> None:
-        """One per meter."""
-        super().__init__(coordinator, CLOUD_CONNECTION.key)
+    entity_description: IammeterBinarySensorEntityDescription
 
     @property
     def is_on(self) -> bool:
-        """Whether the newest reading is recent."""
-        return self.coordinator.data.is_fresh(dt_util.utcnow())
+        """The state from the newest data."""
+        return self.entity_description.is_on_fn(self.coordinator.data)

@@ -34,34 +34,30 @@ from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .api import (
+    DEFAULT_API_URL,
     IammeterApiError,
-    IammeterAuthError,
     IammeterCloud,
-    IammeterConnectionError,
-    IammeterEndpointNotFoundError,
     IammeterError,
-    IammeterQuotaError,
     IammeterResponseError,
     LoginResult,
     Meter,
 )
-from .api.models import reading_to_dict
 from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
-    DEFAULT_API_URL,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
-    LOGGER,
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
 )
-from .coordinator import IammeterConfigEntry, format_local_time
+from .coordinator import IammeterConfigEntry
+from .errors import form_error
+from .helpers import async_create_client
 from .meters import note_meters_checked
-from .storage import async_create_client, async_get_storage
+from .store import async_get_store
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 USERNAME = TextSelector(
@@ -105,19 +101,6 @@ def _meters_schema(meters: list[Meter], chosen: list[str]) -> vol.Schema:
             )
         }
     )
-
-
-def _error(err: IammeterError, placeholders: dict[str, str]) -> str:
-    """The form error for an API error."""
-    if isinstance(err, IammeterQuotaError):
-        placeholders["retry_at"] = format_local_time(err.retry_at)
-        return "quota_exceeded"
-    if isinstance(err, IammeterAuthError):
-        return "invalid_auth"
-    if isinstance(err, IammeterConnectionError | IammeterEndpointNotFoundError):
-        return "cannot_connect"
-    LOGGER.exception("Unexpected answer from the IAMMETER cloud")
-    return "unknown"
 
 
 def _username_id(username: str) -> str:
@@ -185,7 +168,7 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             result = await self._client.login(username, user_input[CONF_PASSWORD])
         except IammeterError as err:
-            errors["base"] = _error(err, placeholders)
+            errors["base"] = form_error(err, placeholders)
             return None
         self._data = {
             CONF_USERNAME: username,
@@ -210,8 +193,9 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
             self._abort_if_unique_id_configured()
             listed = await self._client.meters()
             if listed is not None:  # the daily look for new meters starts now
-                storage = await async_get_storage(self.hass)
-                note_meters_checked(storage, str(self.unique_id))
+                note_meters_checked(
+                    await async_get_store(self.hass), str(self.unique_id)
+                )
                 self._offered = {m.sn.upper() for m in listed}
             self._meters = listed or []
             if len(self._meters) == 1:
@@ -421,7 +405,7 @@ async def _check_meters(
     if not sns:
         errors[CONF_METERS] = "no_meters"
         return False
-    storage = await async_get_storage(hass)
+    store = await async_get_store(hass)
     for sn in sns if new is None else new:
         try:
             reading = await client.latest(sn)
@@ -430,10 +414,9 @@ async def _check_meters(
             errors[CONF_METERS] = "unknown_meter"
             return False
         except IammeterError as err:
-            errors["base"] = _error(err, placeholders)
+            errors["base"] = form_error(err, placeholders)
             return False
-        saved = storage.meters.setdefault(sn, {})
-        saved["reading"] = reading_to_dict(reading)
-        saved["fetched"] = dt_util.utcnow().isoformat()
-    storage.async_schedule_save()
+        saved = store.meter(sn)
+        saved.reading, saved.fetched = reading, dt_util.utcnow()
+    store.async_schedule_save()
     return True

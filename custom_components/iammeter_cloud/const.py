@@ -18,7 +18,14 @@ CONF_METER_NAMES: Final = "meter_names"
 CONF_KNOWN_METERS: Final = "known_meters"
 CONF_ACCOUNT_ID: Final = "account_id"
 
-DEFAULT_API_URL: Final = "https://www.iammeter.com"
+# A request that takes longer than this fails (and is retried later).
+REQUEST_TIMEOUT: Final = 20.0
+# The quota ledger's bucket of the latest-reading calls (`meterdata`, `meterdata2`).
+LATEST: Final = "meterdata"
+# ... and of the history calls (`meterdatalist2`).
+HISTORY: Final = "history"
+# The cloud keeps this many days of history (and of analyses), today included.
+HISTORY_DAYS: Final = 31
 
 # 300 s = 12 calls an hour: the whole `meterdata2` budget of a meter.
 DEFAULT_SCAN_INTERVAL: Final = 300

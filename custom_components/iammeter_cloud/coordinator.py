@@ -1,4 +1,10 @@
-"""Data updates: one coordinator per meter, within the cloud's quotas."""
+"""Data updates: the coordinators of an entry, and its runtime data.
+
+Per meter a `IammeterMeterCoordinator` (the latest reading, within the cloud's
+quota) and a `IammeterAnalyticsCoordinator` (yesterday's analyses); per entry a
+`IammeterUsageCoordinator` (the quota ledger's counts, no call). All of them
+call the cloud through the entry's `IammeterAccount`.
+"""
 
 from __future__ import annotations
 
@@ -6,92 +12,54 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
-from homeassistant.const import (
-    CONF_PASSWORD,
-    CONF_SCAN_INTERVAL,
-    CONF_TOKEN,
-    CONF_USERNAME,
-)
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
-from homeassistant.util.hass_dict import HassKey
 
+from .account import IammeterAccount
 from .api import (
-    IammeterAuthError,
-    IammeterCloud,
     IammeterConnectionError,
     IammeterError,
     IammeterQuotaError,
     Reading,
 )
-from .api.models import reading_from_dict, reading_to_dict
 from .const import (
     BACKOFF_START,
     CLOCK_AHEAD,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
-    FRESH_TOKEN_HOLD,
+    LATEST,
     LOGGER,
-    MAX_PHASE_POWER_W,
-    PHASES,
     SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
-from .guard import CounterGuard, Verdict
+from .data import AVAILABILITY_DAYS, AnalyticsData, MeterData, is_all_zero
+from .energy import MeterEnergy, counters
+from .errors import no_valid_reading, quota_update_failed, update_failed
+from .helpers import format_local_time
 from .issues import (
     async_check_counter_reset,
     async_check_meter_added,
     async_check_reporting,
     async_note_counter_reset,
-    async_note_refusal,
     async_note_success,
 )
-
-if TYPE_CHECKING:
-    from homeassistant.config_entries import ConfigEntry
-
-    from .analytics import IammeterAnalyticsCoordinator
-    from .storage import IammeterStorage
+from .store import AnalysisAttempts, IammeterStore, MeterRecord
 
 type IammeterConfigEntry = ConfigEntry[IammeterRuntimeData]
-
-LATEST = "meterdata"  # the ledger bucket of the latest-reading calls
-_UNPROVEN: HassKey[dict[str, tuple[int, datetime]]] = HassKey(
-    f"{DOMAIN}_unproven_token"
+type IammeterCoordinator = (
+    IammeterMeterCoordinator | IammeterAnalyticsCoordinator | IammeterUsageCoordinator
 )
 
-
-@dataclass(frozen=True, slots=True)
-class MeterData:
-    """What the entities of one meter show."""
-
-    reading: Reading
-    energy: Mapping[str, float] = field(default_factory=dict)
-    """Guarded counters: `a_import`, `b_export`, `net_import`, `total_import`..."""
-    received: datetime | None = None
-    """When this integration received the reading (by its own clock)."""
-
-    @property
-    def time(self) -> datetime:
-        """When the reading was taken, as far as our clock can tell.
-
-        The reading's own time (`gmtTime`), unless that lies after the moment
-        it was received: a meter or cloud clock that runs ahead must not make a
-        reading look fresh for longer, block the readings after it, or give a
-        negative age. Such a reading counts as taken when it was received.
-        """
-        if self.received is None:
-            return self.reading.time
-        return min(self.reading.time, self.received)
-
-    def is_fresh(self, now: datetime) -> bool:
-        """Whether live values (power, voltage...) may be shown."""
-        return now - self.time <= STALE_AFTER
+ANALYTICS_CHECK_INTERVAL = timedelta(hours=1)
+ANALYSIS_ATTEMPTS_PER_DAY = 2
+USAGE_INTERVAL = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -99,155 +67,70 @@ class IammeterRuntimeData:
     """Kept in the config entry while it is loaded."""
 
     account: IammeterAccount
-    coordinators: dict[str, IammeterMeterCoordinator]
+    usage: IammeterUsageCoordinator
+    """The account's logins."""
+    coordinators: dict[str, IammeterMeterCoordinator] = field(default_factory=dict)
     analytics: dict[str, IammeterAnalyticsCoordinator] = field(default_factory=dict)
+    calls: dict[str, IammeterUsageCoordinator] = field(default_factory=dict)
+    """Each meter's readings in the hour."""
+
+    def add_meter(self, meter: MeterCoordinators) -> None:
+        """A meter's coordinators, once its first reading is there."""
+        self.coordinators[meter.sn] = meter.meter
+        self.analytics[meter.sn] = meter.analytics
+        self.calls[meter.sn] = meter.calls
 
 
-class IammeterAccount:
-    """The entry's client, and the one place that logs in again on HTTP 401.
+@dataclass(frozen=True, slots=True)
+class MeterCoordinators:
+    """The coordinators of one meter."""
 
-    Only a login that the cloud refuses asks for the password (reauth). A token
-    that is refused right after a successful login is the cloud's fault: the
-    call fails as a connection error (the caller backs off), the new token is
-    kept, and there is no further login until it has worked or
-    FRESH_TOKEN_HOLD has passed.
-    """
+    meter: IammeterMeterCoordinator
+    analytics: IammeterAnalyticsCoordinator
+    calls: IammeterUsageCoordinator
 
-    def __init__(
-        self,
+    @classmethod
+    def create(
+        cls,
         hass: HomeAssistant,
         entry: IammeterConfigEntry,
-        client: IammeterCloud,
-        storage: IammeterStorage,
-    ) -> None:
-        """Share one client (and one login) between the entry's meters."""
-        self.hass = hass
-        self.entry = entry
-        self.client = client
-        self.storage = storage
-        self._login_lock = asyncio.Lock()
-        self._login_attempts = 0
-        self._auth_refused = False
-        """The cloud refused the stored password: no more logins until reauth
-        (which reloads the entry, and so makes a new account object)."""
-        self.last_errors: dict[str, dict[str, str]] = {}
-        """The last error of each endpoint (for diagnostics)."""
-
-    async def call[T](self, request: Callable[[], Awaitable[T]]) -> T:
-        """Run `request`; on 401 log in once (budget permitting) and retry once."""
-        try:
-            return await self._call(request)
-        except IammeterError as err:
-            self.last_errors[err.endpoint] = {
-                "time": dt_util.utcnow().isoformat(),
-                "error": str(err),
-            }
-            raise
-
-    async def _call[T](self, request: Callable[[], Awaitable[T]]) -> T:
-        self._raise_if_refused()
-        attempts = self._login_attempts
-        try:
-            return self._worked(await request())
-        except IammeterAuthError as err:
-            refused = err
-        async with self._login_lock:
-            self._raise_if_refused()  # another meter's login was refused meanwhile
-            if self._login_attempts == attempts:  # nobody tried meanwhile
-                self._hold_fresh_token(refused)
-                self._login_attempts += 1
-                await self._login()
-            elif self.client.token is None:
-                self._login_failed_meanwhile()
-        try:
-            return self._worked(await request())
-        except IammeterAuthError as err:
-            # The token of a login that just succeeded: the password is right.
-            raise IammeterConnectionError(
-                err.endpoint, "the cloud refuses even a new token; trying again later"
-            ) from err
-
-    @property
-    def _unproven(self) -> dict[str, tuple[int, datetime]]:
-        """By entry: (hash of the token, when) of the last login, while its
-        token has not worked yet. Kept by Home Assistant, not by this object:
-        a reload or a setup retry must not log in again for the same token."""
-        return self.hass.data.setdefault(_UNPROVEN, {})
-
-    def _worked[T](self, result: T) -> T:
-        """A call went through: the current token works."""
-        self._unproven.pop(self.entry.entry_id, None)
-        return result
-
-    def _hold_fresh_token(self, refused: IammeterAuthError) -> None:
-        """No new login while the token of the last one is fresh and unproven."""
-        held = self._unproven.get(self.entry.entry_id)
-        token = self.client.token
-        if (
-            held is not None
-            and token is not None
-            and held[0] == hash(token)
-            and dt_util.utcnow() - held[1] < FRESH_TOKEN_HOLD
-        ):
-            raise IammeterConnectionError(
-                refused.endpoint,
-                "the cloud refuses the token of a login that just succeeded;"
-                " trying again later",
-            )
-
-    def _raise_if_refused(self) -> None:
-        """One refused login is enough: every meter then waits for reauth."""
-        if self._auth_refused:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="auth_failed"
-            )
-
-    def _login_failed_meanwhile(self) -> None:
-        """Another meter's login failed just now: fail alike, without a 2nd call."""
-        ledger, host, now = self.client.ledger, self.client.host, dt_util.utcnow()
-        if ledger.remaining("login", host, now) < 1:
-            retry_at = ledger.next_free("login", host, now)
-            raise IammeterQuotaError("login", retry_at, by_server=False)
-        raise IammeterConnectionError("login", "logging in failed just now")
-
-    async def _login(self) -> None:
-        LOGGER.debug("The token was refused; logging in again")
-        self._unproven.pop(self.entry.entry_id, None)
-        try:
-            await self.client.login(
-                self.entry.data[CONF_USERNAME], self.entry.data[CONF_PASSWORD]
-            )
-        except IammeterAuthError as err:
-            self._auth_refused = True
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="auth_failed"
-            ) from err
-        if self.client.token is not None:
-            self._unproven[self.entry.entry_id] = (
-                hash(self.client.token),
-                dt_util.utcnow(),
-            )
-        self.hass.config_entries.async_update_entry(
-            self.entry, data={**self.entry.data, CONF_TOKEN: self.client.token}
+        account: IammeterAccount,
+        sn: str,
+        name: str,
+    ) -> MeterCoordinators:
+        """A meter's coordinators (nothing is fetched yet)."""
+        return cls(
+            IammeterMeterCoordinator(hass, entry, account, sn, name),
+            IammeterAnalyticsCoordinator(hass, entry, account, sn),
+            IammeterUsageCoordinator(hass, entry, account, sn),
         )
 
     @property
-    def auth_refused(self) -> bool:
-        """Whether the cloud refused the stored password (no call until reauth)."""
-        return self._auth_refused
+    def sn(self) -> str:
+        """The meter's serial number."""
+        return self.meter.sn
 
-    def note_refusal(self, err: IammeterQuotaError, sn: str) -> None:
-        """The cloud answered nothing (quota): count it towards a repair issue."""
-        if err.by_server:
-            scope = self.client.host if err.endpoint == "login" else sn
-            async_note_refusal(self.hass, self.storage, err.endpoint, scope)
+    async def async_start(self, entry: IammeterConfigEntry) -> None:
+        """Once the meter has its first reading: the stored analyses at once
+        (fetched in the background when due), the quota counts."""
+        self.analytics.prime()
+        await self.calls.async_refresh()
+        entry.async_create_background_task(
+            self.meter.hass,
+            self.analytics.async_refresh(),
+            f"{self.analytics.name} first refresh",
+        )
+
+
+# --- the latest reading ------------------------------------------------------------
 
 
 class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     """Fetches `meterdata2` of one meter at the configured interval.
 
     Never more than the ledger allows (12 an hour, across restarts): a refused
-    call keeps the last data while it is fresh and waits for the budget.
+    call keeps the last data while it is fresh and waits for the budget. Every
+    reading passes the energy guards (`MeterEnergy`) before it is shown.
     """
 
     config_entry: IammeterConfigEntry
@@ -257,11 +140,10 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         hass: HomeAssistant,
         entry: IammeterConfigEntry,
         account: IammeterAccount,
-        storage: IammeterStorage,
         sn: str,
         name: str,
     ) -> None:
-        """Set up; the last reading and guards come back from `storage`."""
+        """Set up; the last reading and guards come back from the store."""
         self.interval = timedelta(
             seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
         )
@@ -273,12 +155,10 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             update_interval=self.interval,
         )
         self.account = account
-        self.storage = storage
         self.sn = sn
         self.meter_name = name
+        self.energy = MeterEnergy(sn, self._note_reset)
         self._failures = 0
-        self._rejected: set[str] = set()
-        self._guards: dict[str, CounterGuard] = {}
         self._unsub_stale: CALLBACK_TYPE | None = None
         self._manual_lock = asyncio.Lock()
         self._manual: _ManualRead | None = None
@@ -289,30 +169,28 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._stale_logged = False
 
     @property
-    def _saved(self) -> dict[str, Any]:
-        return self.storage.meters.setdefault(self.sn, {})
+    def store(self) -> IammeterStore:
+        """The persisted state."""
+        return self.account.store
+
+    @property
+    def saved(self) -> MeterRecord:
+        """This meter's record in the store."""
+        return self.store.meter(self.sn)
 
     def _restore(self) -> MeterData | None:
-        saved = self._saved
-        counters = saved.get("counters")
-        for key, state in (counters if isinstance(counters, dict) else {}).items():
-            self._guards[str(key)] = CounterGuard.restore(_max_power(str(key)), state)
-        try:
-            reading = reading_from_dict(saved["reading"])
-        except (KeyError, IammeterError):
+        saved, now = self.saved, dt_util.utcnow()
+        received = now if saved.fetched is None else min(saved.fetched, now)
+        self.energy.restore(saved.counters, received)
+        if saved.reading is None:
             return None
-        now = dt_util.utcnow()
-        fetched = dt_util.parse_datetime(str(saved.get("fetched")))
-        received = now if fetched is None else min(fetched, now)
-        for guard in self._guards.values():
-            guard.not_after(received)  # stored by a version that trusted the clock
-        if not self._guards:  # cached by the config flow: not yet guarded
-            return self._accept(reading, received)
-        return MeterData(reading, self._energy(), received)
+        if not self.energy.guards:  # cached by the config flow: not yet guarded
+            return self._accept(saved.reading, received)
+        return MeterData(saved.reading, self.energy.energy, received)
 
     def _next_fetch(self, now: datetime) -> timedelta | None:
         """Time until the saved fetch is one interval old, if it is not yet."""
-        fetched = dt_util.parse_datetime(str(self._saved.get("fetched")))
+        fetched = self.saved.fetched
         if fetched is None or not now - self.interval < fetched <= now:
             return None
         return fetched + self.interval - now
@@ -340,33 +218,31 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         except IammeterError as err:
             self._failures += 1
             doublings = min(self._failures - 1, 16)  # no overflow in long outages
-            backoff = min(BACKOFF_START * 2**doublings, self.interval)
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="communication_error",
-                translation_placeholders={"error": str(err)},
-                retry_after=backoff.total_seconds(),
+            raise update_failed(
+                err, min(BACKOFF_START * 2**doublings, self.interval)
             ) from err
         received = dt_util.utcnow()
         self._failures = 0
-        async_note_success(self.hass, self.storage, "meterdata2", self.sn)
-        # Working calls (with or without a new login) clear a login conflict.
-        async_note_success(self.hass, self.storage, "login", self.account.client.host)
-        async_check_counter_reset(self.hass, self._saved, self.sn)
-        async_check_meter_added(self.hass, self._saved, self.sn)
-        self._saved["fetched"] = now.isoformat()
-        self.storage.async_schedule_save()
-        if known is not None and not _is_newer(reading, received, known):
+        self._note_success()
+        self.saved.fetched = now
+        self.store.async_schedule_save()
+        if known is not None and not known.is_newer(reading, received):
             return known  # a duplicate, or older than the one shown
         self._note_clock(reading.time - received)
-        if _all_zero(reading):
+        if is_all_zero(reading):
             LOGGER.warning("Meter %s sent a reading of only zeros; skipped", self.sn)
             if known is not None:
                 return known
-            raise UpdateFailed(
-                translation_domain=DOMAIN, translation_key="no_valid_reading"
-            )
+            raise no_valid_reading()
         return self._accept(reading, received)
+
+    def _note_success(self) -> None:
+        """A reading arrived: conflicts and notices that were waiting for one."""
+        async_note_success(self.hass, self.store, "meterdata2", self.sn)
+        # Working calls (with or without a new login) clear a login conflict.
+        async_note_success(self.hass, self.store, "login", self.account.client.host)
+        async_check_counter_reset(self.hass, self.saved, self.sn)
+        async_check_meter_added(self.hass, self.saved, self.sn)
 
     def _note_clock(self, lead: timedelta) -> None:
         """Log once when readings start (and stop) being dated in the future."""
@@ -493,31 +369,19 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         if known is not None and (keep or known.is_fresh(now)):
             self.update_interval = wait
             return known
-        raise UpdateFailed(
-            translation_domain=DOMAIN,
-            translation_key="quota_exceeded",
-            translation_placeholders={"retry_at": format_local_time(retry_at)},
-            retry_after=wait.total_seconds(),
-        )
+        raise quota_update_failed(retry_at, wait)
 
     def _accept(self, reading: Reading, received: datetime) -> MeterData:
-        counters: dict[str, float | None] = {}
-        for phase, values in zip(PHASES, reading.phases, strict=False):
-            counters[f"{phase}_import"] = values.energy_import
-            counters[f"{phase}_export"] = values.energy_export
-        if reading.net is not None:
-            counters["net_import"] = reading.net.energy_import
-            counters["net_export"] = reading.net.energy_export
+        """A new reading: its counters through the guards, and kept."""
         data = MeterData(reading, received=received)
-        for key, value in counters.items():
-            if value is None:  # sent as `null`: this counter keeps its value
-                continue
-            guard = self._guards.setdefault(key, CounterGuard(_max_power(key)))
-            self._judge(key, guard, guard.offer(value, data.time), value)
-        self._saved["reading"] = reading_to_dict(reading)
-        self._saved["counters"] = {k: g.export() for k, g in self._guards.items()}
-        self.storage.async_schedule_save()
-        return MeterData(reading, self._energy(), received)
+        self.energy.offer(counters(reading), data.time)
+        self.saved.reading = reading
+        self.saved.counters = self.energy.export()
+        self.store.async_schedule_save()
+        return MeterData(reading, self.energy.energy, received)
+
+    def _note_reset(self) -> None:
+        async_note_counter_reset(self.hass, self.saved, self.sn, self.meter_name)
 
     def _schedule_stale(self, data: MeterData) -> None:
         """Update the entities when this reading turns stale, between updates."""
@@ -540,88 +404,24 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
             self._unsub_stale = None
         await super().async_shutdown()
 
-    def _judge(
-        self, key: str, guard: CounterGuard, verdict: Verdict, value: float
-    ) -> None:
-        if verdict in (Verdict.ACCEPTED, Verdict.UNCHANGED):
-            if key in self._rejected:
-                self._rejected.discard(key)
-                LOGGER.info("Meter %s: counter %s is plausible again", self.sn, key)
-            return
-        if verdict is Verdict.RESET:
-            self._rejected.discard(key)
-            LOGGER.warning(
-                "Meter %s: counter %s went on from %s kWh (a restored, reset or"
-                " replaced register); the energy sensor continues at %s kWh",
-                self.sn,
-                key,
-                value,
-                round(guard.published or 0.0, 3),
-            )
-            async_note_counter_reset(self.hass, self._saved, self.sn, self.meter_name)
-            return
-        if key not in self._rejected:
-            self._rejected.add(key)
-            LOGGER.warning(
-                "Meter %s: counter %s at %s kWh rejected (%s; last accepted %s kWh)",
-                self.sn,
-                key,
-                value,
-                verdict.value,
-                guard.value,
-            )
-
-    def _energy(self) -> dict[str, float]:
-        """What the energy sensors show: the guards' published series."""
-        energy = {
-            key: round(published, 3)
-            for key, guard in self._guards.items()
-            if (published := guard.published) is not None
-        }
-        for kind in ("import", "export"):
-            phases = [energy.get(f"{p}_{kind}") for p in PHASES]
-            present = [value for value in phases if value is not None]
-            if present:
-                energy[f"total_{kind}"] = round(sum(present), 3)
-        return energy
-
     @callback
     def async_catch_up(
         self, points: Sequence[tuple[datetime, Mapping[str, float]]]
     ) -> set[str]:
-        """Offer missed counter values (the cloud's history) to guards awaiting a reset.
+        """Offer missed counter values (the cloud's history) to the guards
+        awaiting a new register: the backfill's one command to the coordinator.
 
-        A counter reset during a gap is then confirmed by the history and counted
-        from the counter's last value before it, which is shown first so that the
-        recorder counts the energy up to the reset. Returns the counters that took
-        values; the others are left alone.
+        Returns the counters that took values (see `MeterEnergy.catch_up`).
         """
-        waiting = {key for key, guard in self._guards.items() if guard.pending}
-        taken: set[str] = set()
-        unshown = False
-        for time, counters in points:
-            for key in sorted(waiting & counters.keys()):
-                guard, value = self._guards[key], counters[key]
-                if guard.time is None or time <= guard.time:
-                    continue
-                if unshown and not guard.pending and value < (guard.value or 0.0):
-                    self._publish()
-                    unshown = False
-                verdict = guard.offer(value, time)
-                if verdict is Verdict.RESET:
-                    self._judge(key, guard, verdict, value)
-                if verdict in (Verdict.ACCEPTED, Verdict.RESET):
-                    taken.add(key)
-                    unshown = True
-        if unshown:
-            self._publish()
-        return taken
+        return self.energy.catch_up(points, self._publish)
 
     def _publish(self) -> None:
-        self._saved["counters"] = {k: g.export() for k, g in self._guards.items()}
-        self.storage.async_schedule_save()
+        self.saved.counters = self.energy.export()
+        self.store.async_schedule_save()
         if self.data is not None:
-            self.data = MeterData(self.data.reading, self._energy(), self.data.received)
+            self.data = MeterData(
+                self.data.reading, self.energy.energy, self.data.received
+            )
             self.async_update_listeners()
 
 
@@ -643,29 +443,160 @@ def _kept_for_schedule(retry_at: datetime) -> IammeterQuotaError:
     )
 
 
-def _max_power(key: str) -> float:
-    """Net and total counters may see all three phases' power."""
-    return MAX_PHASE_POWER_W * (3 if key.startswith(("net", "total")) else 1)
+# --- the daily analyses ------------------------------------------------------------
 
 
-def _is_newer(reading: Reading, now: datetime, known: MeterData) -> bool:
-    """Whether `reading` (received `now`) is newer than the one shown.
+class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
+    """Checks hourly whether yesterday's analyses are there; fetches them if not.
 
-    Dated after the shown one; or, where the shown one was dated in the future
-    (and so counts as taken when it was received), dated by a clock that is
-    right again and after that: a meter clock corrected back resumes at once.
+    The cloud allows 5 power and 5 offline analyses a day per meter. Each meter
+    gets one power analysis (the previous local day) and one 7-day offline
+    analysis a day, shortly after local midnight; a failed one is tried once
+    more later that day. The results are kept in the store, so a restart costs
+    no call.
     """
-    return reading.time > known.reading.time or known.time < reading.time <= now
+
+    config_entry: IammeterConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: IammeterConfigEntry,
+        account: IammeterAccount,
+        sn: str,
+    ) -> None:
+        """One per meter."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {sn} analytics",
+            update_interval=ANALYTICS_CHECK_INTERVAL,
+        )
+        self.account = account
+        self.sn = sn
+
+    @property
+    def saved(self) -> MeterRecord:
+        """The meter's record in the store."""
+        return self.account.store.meter(self.sn)
+
+    def prime(self) -> None:
+        """Show the stored analyses at once; calls wait for the first refresh."""
+        stored = self.saved.analytics
+        self.data = stored or AnalyticsData(dt_util.now().date() - timedelta(days=1))
+
+    async def _async_update_data(self) -> AnalyticsData:
+        day = dt_util.now().date() - timedelta(days=1)
+        saved = self.saved
+        stored = saved.analytics
+        previous = None
+        if stored is not None and stored.day != day:
+            # Keep yesterday's values on show until today's arrive.
+            previous, stored = stored, None
+        if saved.attempts.day != day:
+            saved.attempts = AnalysisAttempts(day)
+        data = AnalyticsData(
+            day,
+            stored.power if stored else None,
+            stored.offline if stored else None,
+        )
+        data = await self._fetch_missing(data)
+        if data.power is None and data.offline is None and previous is not None:
+            data = previous
+        if data.day == day:
+            saved.analytics = data
+        client = self.account.client
+        self.account.store.analysis_paths[client.host] = dict(client.analysis_paths)
+        self.account.store.async_schedule_save()
+        return data
+
+    async def _fetch_missing(self, data: AnalyticsData) -> AnalyticsData:
+        """The analyses of `data.day` it lacks, where today's tries allow."""
+        client, day = self.account.client, data.day
+        power, offline = data.power, data.offline
+        if power is None and self._may_try("power"):
+            power = await self._try(
+                "power", lambda: client.power_analysis(self.sn, day, day)
+            )
+        if offline is None and self._may_try("offline"):
+            first = day - timedelta(days=AVAILABILITY_DAYS - 1)
+            offline = await self._try(
+                "offline", lambda: client.offline_analysis(self.sn, first, day)
+            )
+        return AnalyticsData(day, power, offline)
+
+    def _may_try(self, kind: str) -> bool:
+        """Whether today's attempts and the budget allow a call now. An attempt
+        the ledger would refuse (the budget is blocked for a day after the
+        cloud refused one) is not made, so it does not use up the day's tries."""
+        ledger = self.account.client.ledger
+        budget = ledger.remaining(f"{kind}_analysis", self.sn, dt_util.utcnow())
+        tries: int = getattr(self.saved.attempts, kind)
+        return tries < ANALYSIS_ATTEMPTS_PER_DAY and budget > 0
+
+    async def _try[T](self, kind: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """One of the day's tries -- unless the token was refused and logging in
+        again failed: that is no answer about the analysis."""
+        attempts = self.saved.attempts
+        setattr(attempts, kind, getattr(attempts, kind) + 1)
+        try:
+            result = await self.account.call(call)
+        except IammeterError as err:
+            if err.endpoint == "login":
+                setattr(attempts, kind, getattr(attempts, kind) - 1)
+            LOGGER.info("Meter %s: analysis not available now: %s", self.sn, err)
+            if isinstance(err, IammeterQuotaError):
+                self.account.note_refusal(err, self.sn)
+            return None
+        async_note_success(self.hass, self.account.store, f"{kind}_analysis", self.sn)
+        return result
 
 
-def _all_zero(reading: Reading) -> bool:
-    rows = [*reading.phases, *([reading.net] if reading.net else [])]
-    return all(
-        not (r.voltage or r.current or r.power or r.energy_import or r.energy_export)
-        for r in rows
-    )
+# --- the use of the quotas ----------------------------------------------------------
 
 
-def format_local_time(moment: datetime) -> str:
-    """A time for messages: local, to the minute."""
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
+@dataclass(frozen=True, slots=True)
+class ApiUsage:
+    """Requests of one quota bucket and scope in its sliding window."""
+
+    used: int
+    limits: tuple[int, ...]
+    """The budgets' limits (per hour, per day...)."""
+
+
+class IammeterUsageCoordinator(DataUpdateCoordinator[ApiUsage]):
+    """Counts requests in the quota ledger every minute (no call): the
+    account's logins in the day, or a meter's readings in the hour."""
+
+    config_entry: IammeterConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: IammeterConfigEntry,
+        account: IammeterAccount,
+        sn: str | None = None,
+    ) -> None:
+        """The logins of the account's API host, or the readings of meter `sn`."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {sn or entry.title} usage",
+            update_interval=USAGE_INTERVAL,
+            always_update=False,
+        )
+        self.account = account
+        self.sn = sn
+        client = account.client
+        self._bucket, self._scope, self._window = (
+            ("login", client.host, DAY) if sn is None else (LATEST, sn, HOUR)
+        )
+
+    async def _async_update_data(self) -> ApiUsage:
+        ledger, now = self.account.client.ledger, dt_util.utcnow()
+        return ApiUsage(
+            ledger.used(self._bucket, self._scope, now, self._window),
+            tuple(b.limit for b in ledger.budgets.get(self._bucket, ())),
+        )

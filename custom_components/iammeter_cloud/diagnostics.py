@@ -14,6 +14,7 @@ from homeassistant.helpers.device_registry import DeviceEntry
 
 from .const import CONF_ACCOUNT_ID, CONF_KNOWN_METERS, CONF_METERS, DOMAIN
 from .coordinator import IammeterConfigEntry
+from .store import dump_meter
 
 TO_REDACT: Final = {
     CONF_PASSWORD,
@@ -56,7 +57,7 @@ async def async_get_device_diagnostics(
 def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
     runtime = entry.runtime_data
     client = runtime.account.client
-    storage = next(iter(runtime.coordinators.values())).storage
+    store = runtime.account.store
     result: dict[str, Any] = {
         "entry": entry.as_dict(),
         "api": {"host": client.host, "analysis_paths": client.analysis_paths},
@@ -78,7 +79,7 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
                 },
                 "reading": asdict(coordinator.data.reading),
                 "energy": dict(coordinator.data.energy),
-                "stored": storage.meters.get(sn, {}),
+                "stored": dump_meter(store.meter(sn)),
                 "analytics": None if analytics is None else analytics.data.export(),
             }
         )

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-
-if TYPE_CHECKING:
-    from homeassistant.core import HomeAssistant
-
-    from .storage import IammeterStorage
+from .helpers import format_local_time
+from .store import IammeterStore, MeterRecord
 
 # Two refusals within a day, although the ledger kept us within our share. A
 # refused analysis blocks its daily budget for a day, so there two refusals
@@ -38,7 +35,7 @@ def _conflict_window(endpoint: str) -> timedelta:
 
 
 def async_note_refusal(
-    hass: HomeAssistant, storage: IammeterStorage, endpoint: str, scope: str
+    hass: HomeAssistant, store: IammeterStore, endpoint: str, scope: str
 ) -> None:
     """The cloud answered nothing although our own count was within the quota.
 
@@ -46,15 +43,11 @@ def async_note_refusal(
     another Home Assistant) uses the same meter or IP.
     """
     now = dt_util.utcnow()
-    refusals = storage.section("refusals")
-    recent = [
-        t
-        for t in refusals.get(f"{endpoint}|{scope}", [])
-        if (when := dt_util.parse_datetime(str(t)))
-        and now - when < _conflict_window(endpoint)
-    ]
-    refusals[f"{endpoint}|{scope}"] = [*recent, now.isoformat()]
-    storage.async_schedule_save()
+    key = f"{endpoint}|{scope}"
+    window = _conflict_window(endpoint)
+    recent = [t for t in store.refusals.get(key, []) if now - t < window]
+    store.refusals[key] = [*recent, now]
+    store.async_schedule_save()
     if len(recent) + 1 >= CONFLICT_REFUSALS:
         ir.async_create_issue(
             hass,
@@ -68,17 +61,16 @@ def async_note_refusal(
 
 
 def async_note_success(
-    hass: HomeAssistant, storage: IammeterStorage, endpoint: str, scope: str
+    hass: HomeAssistant, store: IammeterStore, endpoint: str, scope: str
 ) -> None:
     """Calls succeed: the conflict clears once the last refusal is a day old."""
-    refusals = storage.section("refusals")
-    times = refusals.get(f"{endpoint}|{scope}")
+    key = f"{endpoint}|{scope}"
+    times = store.refusals.get(key)
     if not times:
         return
-    last = dt_util.parse_datetime(str(times[-1]))
-    if last is None or dt_util.utcnow() - last >= CLEAR_AFTER:
-        del refusals[f"{endpoint}|{scope}"]
-        storage.async_schedule_save()
+    if dt_util.utcnow() - times[-1] >= CLEAR_AFTER:
+        del store.refusals[key]
+        store.async_schedule_save()
         ir.async_delete_issue(hass, DOMAIN, _conflict_id(endpoint, scope))
 
 
@@ -100,16 +92,16 @@ def async_check_reporting(
         translation_placeholders={
             "meter": name,
             "sn": sn,
-            "since": dt_util.as_local(reading_time).strftime("%Y-%m-%d %H:%M"),
+            "since": format_local_time(reading_time),
         },
     )
 
 
 def async_note_counter_reset(
-    hass: HomeAssistant, saved: dict[str, Any], sn: str, name: str
+    hass: HomeAssistant, saved: MeterRecord, sn: str, name: str
 ) -> None:
     """A meter's counter restarted: a notice for a day (the sums stay right)."""
-    saved["reset_at"] = dt_util.utcnow().isoformat()
+    saved.reset_at = dt_util.utcnow()
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -122,21 +114,19 @@ def async_note_counter_reset(
     )
 
 
-def async_check_counter_reset(
-    hass: HomeAssistant, saved: dict[str, Any], sn: str
-) -> None:
+def async_check_counter_reset(hass: HomeAssistant, saved: MeterRecord, sn: str) -> None:
     """The reset notice goes once readings were accepted for a day after it."""
-    reset_at = dt_util.parse_datetime(str(saved.get("reset_at")))
+    reset_at = saved.reset_at
     if reset_at is None or dt_util.utcnow() - reset_at >= RESET_NOTICE_FOR:
-        saved.pop("reset_at", None)
+        saved.reset_at = None
         ir.async_delete_issue(hass, DOMAIN, f"counter_reset_{sn}")
 
 
 def async_note_meter_added(
-    hass: HomeAssistant, saved: dict[str, Any], sn: str, name: str
+    hass: HomeAssistant, saved: MeterRecord, sn: str, name: str
 ) -> None:
     """A meter new on the account was added by itself: a notice for a day."""
-    saved["added_at"] = dt_util.utcnow().isoformat()
+    saved.added_at = dt_util.utcnow()
     ir.async_create_issue(
         hass,
         DOMAIN,
@@ -150,12 +140,12 @@ def async_note_meter_added(
 
 
 def async_check_meter_added(
-    hass: HomeAssistant, saved: dict[str, Any], sn: str, *, configured: bool = True
+    hass: HomeAssistant, saved: MeterRecord, sn: str, *, configured: bool = True
 ) -> None:
     """The notice goes a day after the meter was added, or with the meter."""
-    added_at = dt_util.parse_datetime(str(saved.get("added_at")))
+    added_at = saved.added_at
     if added_at is None:
         return
     if not configured or dt_util.utcnow() - added_at >= ADDED_NOTICE_FOR:
-        saved.pop("added_at", None)
+        saved.added_at = None
         ir.async_delete_issue(hass, DOMAIN, f"meter_added_{sn}")

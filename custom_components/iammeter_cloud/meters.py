@@ -9,14 +9,13 @@ left out or removed in the options is known, and never comes back by itself.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
-from .analytics import IammeterAnalyticsCoordinator
+from .account import IammeterAccount
 from .api import Meter
 from .const import (
     CONF_KNOWN_METERS,
@@ -28,15 +27,9 @@ from .const import (
     METERS_CHECK_LOGIN_RESERVE,
     METERS_FIRST_CHECK,
 )
-from .coordinator import IammeterMeterCoordinator
+from .coordinator import IammeterConfigEntry, MeterCoordinators
 from .issues import async_note_meter_added
-
-if TYPE_CHECKING:
-    from .coordinator import IammeterAccount, IammeterConfigEntry
-    from .storage import IammeterStorage
-
-CHECKED = "meters_checked"
-"""Storage section: when each account's site list was last read (ISO time)."""
+from .store import IammeterStore
 
 
 def signal_new_meter(entry: IammeterConfigEntry) -> str:
@@ -44,10 +37,10 @@ def signal_new_meter(entry: IammeterConfigEntry) -> str:
     return f"{DOMAIN}_{entry.entry_id}_new_meter"
 
 
-def note_meters_checked(storage: IammeterStorage, account: str) -> None:
+def note_meters_checked(store: IammeterStore, account: str) -> None:
     """The site list of `account` (the entry's unique id) was read just now."""
-    storage.section(CHECKED)[account] = dt_util.utcnow().isoformat()
-    storage.async_schedule_save()
+    store.meters_checked[account] = dt_util.utcnow()
+    store.async_schedule_save()
 
 
 class IammeterMeterWatch:
@@ -58,13 +51,11 @@ class IammeterMeterWatch:
         hass: HomeAssistant,
         entry: IammeterConfigEntry,
         account: IammeterAccount,
-        storage: IammeterStorage,
     ) -> None:
         """Nothing is scheduled until `async_start`."""
         self.hass = hass
         self.entry = entry
         self.account = account
-        self.storage = storage
         self._unsub: CALLBACK_TYPE | None = None
 
     @property
@@ -74,7 +65,7 @@ class IammeterMeterWatch:
     @callback
     def async_start(self) -> None:
         """Schedule the next look: a day after the last one on record."""
-        last = dt_util.parse_datetime(str(self.storage.section(CHECKED).get(self._key)))
+        last = self.account.store.meters_checked.get(self._key)
         now = dt_util.utcnow()
         due = now + METERS_FIRST_CHECK if last is None else last + METERS_CHECK_EVERY
         self._schedule(max(due, now))
@@ -114,7 +105,7 @@ class IammeterMeterWatch:
         listed = await self.account.client.meters()
         if listed is None:  # the site list failed: nothing changes
             return
-        note_meters_checked(self.storage, self._key)
+        note_meters_checked(self.account.store, self._key)
         entry = self.entry
         configured = set(entry.options.get(CONF_METERS, []))
         known = entry.data.get(CONF_KNOWN_METERS)
@@ -141,9 +132,8 @@ class IammeterMeterWatch:
         """Read the new meter once; if it answers, add it with its entities."""
         hass, entry, runtime = self.hass, self.entry, self.entry.runtime_data
         sn = meter.sn.upper()
-        coordinator = IammeterMeterCoordinator(
-            hass, entry, self.account, self.storage, sn, meter.name
-        )
+        added = MeterCoordinators.create(hass, entry, self.account, sn, meter.name)
+        coordinator = added.meter
         await coordinator.async_refresh()
         if not coordinator.last_update_success:
             LOGGER.info(
@@ -154,11 +144,7 @@ class IammeterMeterWatch:
             )
             await coordinator.async_shutdown()
             return
-        analytics = IammeterAnalyticsCoordinator(
-            hass, entry, self.account, self.storage, sn
-        )
-        runtime.coordinators[sn] = coordinator
-        runtime.analytics[sn] = analytics
+        runtime.add_meter(added)
         self._remember({sn}, {sn: meter.name})
         hass.config_entries.async_update_entry(
             entry,
@@ -167,14 +153,9 @@ class IammeterMeterWatch:
                 CONF_METERS: [*entry.options.get(CONF_METERS, []), sn],
             },
         )
-        analytics.prime()
+        await added.async_start(entry)
         async_dispatcher_send(hass, signal_new_meter(entry), sn)
-        entry.async_create_background_task(
-            hass, analytics.async_refresh(), f"{analytics.name} first refresh"
-        )
         LOGGER.info(
             "New meter %s (%s) found on the IAMMETER account and added", meter.name, sn
         )
-        async_note_meter_added(
-            hass, self.storage.meters.setdefault(sn, {}), sn, meter.name
-        )
+        async_note_meter_added(hass, coordinator.saved, sn, meter.name)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -23,40 +23,59 @@ from homeassistant.const import (
     UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
-from homeassistant.helpers.update_coordinator import CoordinatorEntity
 from homeassistant.util import dt as dt_util
 
-from .analytics import AVAILABILITY_DAYS, AnalyticsData, IammeterAnalyticsCoordinator
 from .api import PhaseValues
-from .api.quota import DAY, HOUR
-from .const import DOMAIN, PHASES
-from .coordinator import (
-    LATEST,
-    IammeterConfigEntry,
-    IammeterMeterCoordinator,
-    MeterData,
-)
-from .entity import IammeterEntity, account_device_info
+from .const import PHASES
+from .coordinator import ApiUsage, IammeterConfigEntry, IammeterCoordinator
+from .data import AVAILABILITY_DAYS, AnalyticsData, MeterData
+from .energy import KINDS, NET, TOTAL, counter_key, sensor_key
+from .entity import IammeterEntity
 from .meters import signal_new_meter
 
 PARALLEL_UPDATES = 0
-SCAN_INTERVAL = timedelta(minutes=1)  # only the logins counter polls
 
-type ValueFn = Callable[[MeterData], float | datetime | None]
+type Value = float | int | datetime | None
+type ValueFn = Callable[[MeterData], Value]
 
 
 @dataclass(frozen=True, kw_only=True)
-class IammeterSensorEntityDescription(SensorEntityDescription):
-    """How a sensor reads its value from a meter's data."""
+class IammeterSensorEntityDescription[D](SensorEntityDescription):
+    """How a sensor reads its value from its coordinator's data `D`."""
 
-    value_fn: ValueFn
-    live: bool = True
-    """Live values turn unavailable when the newest reading is stale."""
+    value_fn: Callable[[D], Value]
+    available_fn: Callable[[D], bool] | None = None
+    """None: available while there is a value (energy keeps its last one)."""
+    live: bool = False
+    """Also unavailable while the updates fail (live values)."""
+    attributes_fn: Callable[[D], dict[str, Any]] | None = None
+    exists_fn: Callable[[D], bool] = lambda _: True
+    """Whether a meter has it (by its kind: single-, three-phase, net row)."""
     phase: str | None = None
     """`A`, `B` or `C` for per-phase sensors of three-phase meters."""
+
+
+type MeterSensor = IammeterSensorEntityDescription[MeterData]
+type AnalyticsSensor = IammeterSensorEntityDescription[AnalyticsData]
+type UsageSensor = IammeterSensorEntityDescription[ApiUsage]
+
+
+def _fresh(data: MeterData) -> bool:
+    return data.is_fresh(dt_util.utcnow())
+
+
+def _single(data: MeterData) -> bool:
+    return len(data.reading.phases) == 1
+
+
+def _three(data: MeterData) -> bool:
+    return len(data.reading.phases) == 3
+
+
+def _with_net(data: MeterData) -> bool:
+    return _three(data) and data.reading.net is not None
 
 
 def _row(index: int, attr: str) -> ValueFn:
@@ -84,8 +103,8 @@ def _energy(key: str) -> ValueFn:
 
 
 def _quality(
-    key: str, index: int, phase: str | None
-) -> list[IammeterSensorEntityDescription]:
+    key: str, index: int, phase: str | None, exists: Callable[[MeterData], bool]
+) -> list[MeterSensor]:
     """Voltage, current, power and power factor of row `index`."""
     suffix = "phase_" if phase else ""
     return [
@@ -97,6 +116,9 @@ def _quality(
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=1,
             value_fn=_row(index, "voltage"),
+            available_fn=_fresh,
+            live=True,
+            exists_fn=exists,
             phase=phase,
         ),
         IammeterSensorEntityDescription(
@@ -107,6 +129,9 @@ def _quality(
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
             value_fn=_row(index, "current"),
+            available_fn=_fresh,
+            live=True,
+            exists_fn=exists,
             phase=phase,
         ),
         IammeterSensorEntityDescription(
@@ -117,6 +142,9 @@ def _quality(
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=0,
             value_fn=_row(index, "power"),
+            available_fn=_fresh,
+            live=True,
+            exists_fn=exists,
             phase=phase,
         ),
         IammeterSensorEntityDescription(
@@ -127,44 +155,51 @@ def _quality(
             suggested_display_precision=2,
             entity_registry_enabled_default=False,  # rarely used: power says more
             value_fn=_row(index, "power_factor"),
+            available_fn=_fresh,
+            live=True,
+            exists_fn=exists,
             phase=phase,
         ),
     ]
 
 
 def _energies(
-    key: str, counter: str, phase: str | None, *, enabled: bool = True
-) -> list[IammeterSensorEntityDescription]:
-    """Import and export energy from the guarded counters `{counter}_import/export`."""
+    row: str | None,
+    shown: str,
+    exists: Callable[[MeterData], bool],
+    *,
+    phase: str | None = None,
+    enabled: bool = True,
+) -> list[MeterSensor]:
+    """Import and export energy: the published counters `{shown}_import/export`."""
     suffix = "phase_" if phase else ""
-    net = "net_" if counter == "net" else ""
+    net = "net_" if shown == NET else ""
     return [
         IammeterSensorEntityDescription(
-            key=f"{key}energy_{kind}",
+            key=sensor_key(row, kind),
             translation_key=f"{suffix}{net}energy_{kind}",
             device_class=SensorDeviceClass.ENERGY,
             native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
             state_class=SensorStateClass.TOTAL_INCREASING,
             suggested_display_precision=2,
             entity_registry_enabled_default=enabled,
-            value_fn=_energy(f"{counter}_{kind}"),
-            live=False,
+            value_fn=_energy(counter_key(shown, kind)),
+            exists_fn=exists,
             phase=phase,
         )
-        for kind in ("import", "export")
+        for kind in KINDS
     ]
 
 
-LAST_READING = IammeterSensorEntityDescription(
+LAST_READING: MeterSensor = IammeterSensorEntityDescription(
     key="last_reading",
     translation_key="last_reading",
     device_class=SensorDeviceClass.TIMESTAMP,
     entity_category=EntityCategory.DIAGNOSTIC,
     value_fn=lambda data: data.time,
-    live=False,
 )
 
-NET_POWER = IammeterSensorEntityDescription(
+NET_POWER: MeterSensor = IammeterSensorEntityDescription(
     key="net_power",
     translation_key="net_power",
     device_class=SensorDeviceClass.POWER,
@@ -173,9 +208,12 @@ NET_POWER = IammeterSensorEntityDescription(
     suggested_display_precision=0,
     entity_registry_enabled_default=False,
     value_fn=_net("power"),
+    available_fn=_fresh,
+    live=True,
+    exists_fn=_with_net,
 )
 
-TOTAL_POWER = IammeterSensorEntityDescription(
+TOTAL_POWER: MeterSensor = IammeterSensorEntityDescription(
     key="power",
     translation_key="power",
     device_class=SensorDeviceClass.POWER,
@@ -183,37 +221,58 @@ TOTAL_POWER = IammeterSensorEntityDescription(
     state_class=SensorStateClass.MEASUREMENT,
     suggested_display_precision=0,
     value_fn=lambda data: data.reading.power,
+    available_fn=_fresh,
+    live=True,
+    exists_fn=_three,
 )
 
+METER_SENSORS: tuple[MeterSensor, ...] = (
+    *_quality("", 0, None, _single),
+    *_energies(None, PHASES[0], _single),
+    TOTAL_POWER,
+    *_energies(None, TOTAL, _three),
+    LAST_READING,
+    *(
+        description
+        for index, phase in enumerate(PHASES)
+        for description in (
+            *_quality(f"{phase}_", index, phase.upper(), _three),
+            # The Energy dashboard takes the totals; the phases are for detail.
+            *_energies(phase, phase, _three, phase=phase.upper(), enabled=False),
+        )
+    ),
+    NET_POWER,
+    *_energies(NET, NET, _with_net, enabled=False),
+)
+"""The sensors of a meter's readings (those its kind has: `exists_fn`)."""
 
-def descriptions(data: MeterData) -> list[IammeterSensorEntityDescription]:
+
+def descriptions(data: MeterData) -> list[MeterSensor]:
     """The sensors of a meter, by its kind (single- or three-phase)."""
-    if len(data.reading.phases) == 1:
-        return [*_quality("", 0, None), *_energies("", "a", None), LAST_READING]
-    result = [TOTAL_POWER, *_energies("", "total", None), LAST_READING]
-    for index, phase in enumerate(PHASES):
-        result += _quality(f"{phase}_", index, phase.upper())
-        # The Energy dashboard takes the totals; the phases are for detail.
-        result += _energies(f"{phase}_", phase, phase.upper(), enabled=False)
-    if data.reading.net is not None:
-        result += [NET_POWER, *_energies("net_", "net", None, enabled=False)]
-    return result
-
-
-@dataclass(frozen=True, kw_only=True)
-class IammeterAnalyticsSensorEntityDescription(SensorEntityDescription):
-    """How an analytics sensor reads its value."""
-
-    value_fn: Callable[[AnalyticsData], float | None]
-    period_days: int = 1
+    return [d for d in METER_SENSORS if d.exists_fn(data)]
 
 
 def _power(attr: str) -> Callable[[AnalyticsData], float | None]:
     return lambda data: None if data.power is None else getattr(data.power, attr)
 
 
-ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
-    IammeterAnalyticsSensorEntityDescription(
+def _period(days: int) -> Callable[[AnalyticsData], dict[str, Any]]:
+    """The period the value covers."""
+
+    def attributes(data: AnalyticsData) -> dict[str, Any]:
+        first = data.day - timedelta(days=days - 1)
+        return {"period_start": first.isoformat(), "period_end": data.day.isoformat()}
+
+    return attributes
+
+
+def _availability_period(data: AnalyticsData) -> dict[str, Any]:
+    """The period of the availability, and its outages."""
+    return _period(AVAILABILITY_DAYS)(data) | {"outages": data.outages()}
+
+
+ANALYTICS_SENSORS: tuple[AnalyticsSensor, ...] = (
+    IammeterSensorEntityDescription(
         key="power_average",
         translation_key="power_average",
         device_class=SensorDeviceClass.POWER,
@@ -223,8 +282,9 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_power("average"),
+        attributes_fn=_period(1),
     ),
-    IammeterAnalyticsSensorEntityDescription(
+    IammeterSensorEntityDescription(
         key="power_daytime_average",
         translation_key="power_daytime_average",
         device_class=SensorDeviceClass.POWER,
@@ -234,8 +294,9 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_power("daytime_average"),
+        attributes_fn=_period(1),
     ),
-    IammeterAnalyticsSensorEntityDescription(
+    IammeterSensorEntityDescription(
         key="power_minimum",
         translation_key="power_minimum",
         device_class=SensorDeviceClass.POWER,
@@ -245,8 +306,9 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_power("minimum"),
+        attributes_fn=_period(1),
     ),
-    IammeterAnalyticsSensorEntityDescription(
+    IammeterSensorEntityDescription(
         key="power_maximum",
         translation_key="power_maximum",
         device_class=SensorDeviceClass.POWER,
@@ -256,8 +318,9 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         entity_registry_enabled_default=False,
         value_fn=_power("maximum"),
+        attributes_fn=_period(1),
     ),
-    IammeterAnalyticsSensorEntityDescription(
+    IammeterSensorEntityDescription(
         key="offline_minutes",
         translation_key="offline_minutes",
         device_class=SensorDeviceClass.DURATION,
@@ -265,8 +328,9 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda data: data.offline_minutes,
+        attributes_fn=_period(1),
     ),
-    IammeterAnalyticsSensorEntityDescription(
+    IammeterSensorEntityDescription(
         key="cloud_availability",
         translation_key="cloud_availability",
         native_unit_of_measurement=PERCENTAGE,
@@ -276,9 +340,38 @@ ANALYTICS: tuple[IammeterAnalyticsSensorEntityDescription, ...] = (
         value_fn=lambda data: (
             None if data.offline is None else data.offline.availability
         ),
-        period_days=AVAILABILITY_DAYS,
+        attributes_fn=_availability_period,
     ),
 )
+
+USAGE_SENSORS: tuple[UsageSensor, ...] = (
+    IammeterSensorEntityDescription(
+        key="api_calls_last_hour",
+        translation_key="api_calls_last_hour",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda usage: usage.used,
+        attributes_fn=lambda usage: {"budget": usage.limits[0]},
+    ),
+)
+"""A meter's latest-reading calls in the sliding hour."""
+
+ACCOUNT_SENSORS: tuple[UsageSensor, ...] = (
+    IammeterSensorEntityDescription(
+        key="logins_last_day",
+        translation_key="logins_last_day",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda usage: usage.used,
+        attributes_fn=lambda usage: {
+            "budget_per_hour": usage.limits[0],
+            "budget_per_day": usage.limits[1],
+        },
+    ),
+)
+"""The account's logins (to its API server) in the sliding day."""
 
 
 async def async_setup_entry(
@@ -292,7 +385,7 @@ async def async_setup_entry(
     entities = [
         entity for sn in runtime.coordinators for entity in _meter_sensors(entry, sn)
     ]
-    entities.append(IammeterLoginsSensor(entry))
+    entities += _sensors(runtime.usage, ACCOUNT_SENSORS)
     async_add_entities(entities)
 
     @callback
@@ -306,137 +399,60 @@ async def async_setup_entry(
 
 def _meter_sensors(entry: IammeterConfigEntry, sn: str) -> list[SensorEntity]:
     """The sensors of one meter: its readings, analyses and API usage."""
-    coordinator = entry.runtime_data.coordinators[sn]
-    analytics = entry.runtime_data.analytics[sn]
+    runtime = entry.runtime_data
+    meter = runtime.coordinators[sn]
     return [
-        *(IammeterSensor(coordinator, d) for d in descriptions(coordinator.data)),
-        *(IammeterAnalyticsSensor(analytics, d) for d in ANALYTICS),
-        IammeterApiCallsSensor(coordinator),
+        *_sensors(meter, descriptions(meter.data)),
+        *_sensors(runtime.analytics[sn], ANALYTICS_SENSORS),
+        *_sensors(runtime.calls[sn], USAGE_SENSORS),
     ]
 
 
-class IammeterSensor(IammeterEntity, SensorEntity):
-    """A sensor of one meter."""
+def _sensors[D](
+    coordinator: IammeterCoordinator,
+    descriptions: Iterable[IammeterSensorEntityDescription[D]],
+) -> list[SensorEntity]:
+    return [IammeterSensor(coordinator, d) for d in descriptions]
 
-    entity_description: IammeterSensorEntityDescription
+
+class IammeterSensor[D](IammeterEntity[IammeterCoordinator], SensorEntity):
+    """A sensor: what its description reads from its coordinator's data."""
+
+    entity_description: IammeterSensorEntityDescription[D]
 
     def __init__(
         self,
-        coordinator: IammeterMeterCoordinator,
-        description: IammeterSensorEntityDescription,
+        coordinator: IammeterCoordinator,
+        description: IammeterSensorEntityDescription[D],
     ) -> None:
         """Set up from its description."""
-        super().__init__(coordinator, description.key)
-        self.entity_description = description
+        super().__init__(coordinator, description)
         if description.phase:
             self._attr_translation_placeholders = {"phase": description.phase}
 
     @property
+    def _data(self) -> D:
+        # The description was chosen for this coordinator (`_sensors`).
+        return cast("D", self.coordinator.data)
+
+    @property
     def available(self) -> bool:
-        """Live values need a fresh reading; energy keeps its last accepted value."""
-        if not self.entity_description.live:
+        """Live values need working updates and a fresh reading; the others
+        a value (energy keeps its last accepted one)."""
+        description = self.entity_description
+        if description.live and not super().available:
+            return False
+        if description.available_fn is None:
             return self.native_value is not None
-        return super().available and self.coordinator.data.is_fresh(dt_util.utcnow())
+        return description.available_fn(self._data)
 
     @property
-    def native_value(self) -> float | datetime | None:
+    def native_value(self) -> Value:
         """The value from the newest data."""
-        return self.entity_description.value_fn(self.coordinator.data)
-
-
-class IammeterAnalyticsSensor(
-    CoordinatorEntity[IammeterAnalyticsCoordinator], SensorEntity
-):
-    """A daily analysis value of one meter (diagnostic)."""
-
-    _attr_has_entity_name = True
-    entity_description: IammeterAnalyticsSensorEntityDescription
-
-    def __init__(
-        self,
-        coordinator: IammeterAnalyticsCoordinator,
-        description: IammeterAnalyticsSensorEntityDescription,
-    ) -> None:
-        """Attach to the meter's device."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.sn}_{description.key}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, coordinator.sn)})
+        return self.entity_description.value_fn(self._data)
 
     @property
-    def native_value(self) -> float | None:
-        """The value for the newest analysed period."""
-        return self.entity_description.value_fn(self.coordinator.data)
-
-    @property
-    def available(self) -> bool:
-        """Unavailable until an analysis has arrived."""
-        return self.native_value is not None
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any]:
-        """The period the value covers (and the outages, for availability)."""
-        data = self.coordinator.data
-        days = self.entity_description.period_days
-        first = data.day - timedelta(days=days - 1)
-        attributes: dict[str, Any] = {
-            "period_start": first.isoformat(),
-            "period_end": data.day.isoformat(),
-        }
-        if self.entity_description.key == "cloud_availability":
-            attributes["outages"] = data.outages()
-        return attributes
-
-
-class IammeterApiCallsSensor(IammeterEntity, SensorEntity):
-    """Latest-reading calls of a meter in the sliding hour (diagnostic)."""
-
-    _attr_translation_key = "api_calls_last_hour"
-    _attr_entity_category = EntityCategory.DIAGNOSTIC
-    _attr_entity_registry_enabled_default = False
-    _attr_state_class = SensorStateClass.MEASUREMENT
-
-    def __init__(self, coordinator: IammeterMeterCoordinator) -> None:
-        """One per meter."""
-        super().__init__(coordinator, "api_calls_last_hour")
-        budget = coordinator.storage.ledger.budgets[LATEST][0]
-        self._attr_extra_state_attributes = {"budget": budget.limit}
-
-    @property
-    def native_value(self) -> int:
-        """Calls recorded in the last hour."""
-        ledger = self.coordinator.storage.ledger
-        return ledger.used(LATEST, self.coordinator.sn, dt_util.utcnow(), HOUR)
-
-    @property
-    def available(self) -> bool:
-        """Counting works whether or not the cloud answers."""
-        return True
-
-
-class IammeterLoginsSensor(SensorEntity):
-    """Logins to the account's API server in the sliding day (diagnostic)."""
-
-    _attr_has_entity_name = True
-    _attr_translation_key = "logins_last_day"
-    _attr_entity_category = EntityCategory.DIAGNOSTIC
-    _attr_entity_registry_enabled_default = False
-    _attr_state_class = SensorStateClass.MEASUREMENT
-    _attr_should_poll = True
-
-    def __init__(self, entry: IammeterConfigEntry) -> None:
-        """One per account, on the account's service device."""
-        self._account = entry.runtime_data.account
-        self._attr_unique_id = f"{entry.unique_id}_logins_last_day"
-        self._attr_device_info = account_device_info(entry)
-        budgets = self._account.client.ledger.budgets["login"]
-        self._attr_extra_state_attributes = {
-            "budget_per_hour": budgets[0].limit,
-            "budget_per_day": budgets[1].limit,
-        }
-
-    @property
-    def native_value(self) -> int:
-        """Logins recorded in the last 24 hours."""
-        client = self._account.client
-        return client.ledger.used("login", client.host, dt_util.utcnow(), DAY)
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """What the description adds (the period of an analysis, budgets)."""
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self._data)

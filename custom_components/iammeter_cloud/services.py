@@ -1,9 +1,10 @@
-"""Actions: `fetch_analytics` and `refresh` for one meter."""
+"""Actions, each for one meter: `fetch_analytics`, `refresh` and `backfill`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date, timedelta
+from typing import Final
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
@@ -12,20 +13,33 @@ from homeassistant.core import (
     ServiceResponse,
     SupportsResponse,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .api import IammeterError, IammeterQuotaError
-from .const import DOMAIN
-from .coordinator import IammeterConfigEntry, format_local_time
+from .backfill import async_backfill
+from .const import DOMAIN, HISTORY, HISTORY_DAYS
+from .coordinator import IammeterConfigEntry
+from .errors import (
+    analytics_failed,
+    backfill_failed,
+    backfill_start,
+    invalid_range,
+    over_budget,
+    refresh_failed,
+    refresh_over_budget,
+    unknown_device,
+)
 
-ATTR_DEVICE_ID = "device_id"
-ATTR_START_DATE = "start_date"
-ATTR_END_DATE = "end_date"
-MAX_RANGE_DAYS = 7
-HISTORY_DAYS = 31
+SERVICE_FETCH_ANALYTICS: Final = "fetch_analytics"
+SERVICE_REFRESH: Final = "refresh"
+SERVICE_BACKFILL: Final = "backfill"
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_START_DATE: Final = "start_date"
+ATTR_END_DATE: Final = "end_date"
+MAX_RANGE_DAYS: Final = 7
 
 FETCH_ANALYTICS_SCHEMA = vol.Schema(
     {
@@ -35,19 +49,32 @@ FETCH_ANALYTICS_SCHEMA = vol.Schema(
     }
 )
 REFRESH_SCHEMA = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
+BACKFILL_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DEVICE_ID): cv.string,
+        vol.Required(ATTR_START_DATE): cv.date,
+    }
+)
 
 
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions (once, from `async_setup`)."""
     hass.services.async_register(
         DOMAIN,
-        "fetch_analytics",
+        SERVICE_FETCH_ANALYTICS,
         _async_fetch_analytics,
         schema=FETCH_ANALYTICS_SCHEMA,
         supports_response=SupportsResponse.ONLY,
     )
     hass.services.async_register(
-        DOMAIN, "refresh", _async_refresh, schema=REFRESH_SCHEMA
+        DOMAIN, SERVICE_REFRESH, _async_refresh, schema=REFRESH_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_BACKFILL,
+        _async_backfill,
+        schema=BACKFILL_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
     )
 
 
@@ -66,11 +93,7 @@ def meter_of(hass: HomeAssistant, device_id: str) -> tuple[IammeterConfigEntry, 
                 and sns[0] in entry.runtime_data.coordinators
             ):
                 return entry, sns[0]
-    raise ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="unknown_device",
-        translation_placeholders={"device_id": device_id},
-    )
+    raise unknown_device(device_id)
 
 
 def over_budget_error(
@@ -81,15 +104,7 @@ def over_budget_error(
     now = dt_util.utcnow()
     for bucket in buckets:
         if (remaining := ledger.remaining(bucket, sn, now)) < 1:
-            return ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="over_budget",
-                translation_placeholders={
-                    "endpoint": bucket,
-                    "remaining": str(max(remaining, 0)),
-                    "retry_at": format_local_time(ledger.next_free(bucket, sn, now)),
-                },
-            )
+            return over_budget(bucket, remaining, ledger.next_free(bucket, sn, now))
     return None
 
 
@@ -100,14 +115,10 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
     end: date = call.data[ATTR_END_DATE]
     today = dt_util.now().date()
     if not (
-        today - timedelta(days=HISTORY_DAYS) <= start <= end <= today
+        _oldest_day(today) <= start <= end <= today
         and (end - start).days < MAX_RANGE_DAYS
     ):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_range",
-            translation_placeholders={"days": str(MAX_RANGE_DAYS)},
-        )
+        raise invalid_range(MAX_RANGE_DAYS)
     if error := over_budget_error(entry, ("power_analysis", "offline_analysis"), sn):
         raise error
     account = entry.runtime_data.account
@@ -119,11 +130,7 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
             lambda: account.client.offline_analysis(sn, start, end)
         )
     except IammeterError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="analytics_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise analytics_failed(err) from err
     return {
         "power": asdict(power),
         "offline": asdict(offline) | {"availability": offline.availability},
@@ -143,14 +150,30 @@ async def _async_refresh(call: ServiceCall) -> None:
     try:
         await coordinator.async_read_now()
     except IammeterQuotaError as err:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="refresh_over_budget",
-            translation_placeholders={"retry_at": format_local_time(err.retry_at)},
-        ) from err
+        raise refresh_over_budget(err.retry_at) from err
     except IammeterError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="refresh_failed",
-            translation_placeholders={"error": str(err)},
-        ) from err
+        raise refresh_failed(err) from err
+
+
+async def _async_backfill(call: ServiceCall) -> ServiceResponse:
+    """Re-import every hour from a local date on (within the cloud's history)."""
+    entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
+    coordinator = entry.runtime_data.coordinators[sn]
+    day: date = call.data[ATTR_START_DATE]
+    today = dt_util.now().date()
+    if not _oldest_day(today) <= day <= today:
+        raise backfill_start(HISTORY_DAYS - 1)
+    if error := over_budget_error(entry, (HISTORY,), sn):
+        raise error
+    try:
+        result = await async_backfill(
+            call.hass, coordinator, dt_util.as_utc(dt_util.start_of_local_day(day))
+        )
+    except IammeterError as err:
+        raise backfill_failed(err) from err
+    return result.as_dict() if call.return_response else None
+
+
+def _oldest_day(today: date) -> date:
+    """The oldest local day the cloud still keeps (history and analyses)."""
+    return today - timedelta(days=HISTORY_DAYS - 1)

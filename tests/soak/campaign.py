@@ -46,9 +46,9 @@ from custom_components.iammeter_cloud.const import (
     SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
-from custom_components.iammeter_cloud.guard import NOISE_KWH
+from custom_components.iammeter_cloud.energy import NOISE_KWH
 from custom_components.iammeter_cloud.issues import OFFLINE_AFTER
-from custom_components.iammeter_cloud.storage import DATA_STORAGE
+from custom_components.iammeter_cloud.store import DATA_STORE
 from tests.common import find_device
 from tests.conftest import SN1, SN3
 from tests.simulator import CloudSimulator, LogEntry, Shapes, from_minute, to_minute
@@ -1487,8 +1487,8 @@ async def restart(hass: HomeAssistant, entry: ConfigEntry) -> None:
     stops at the final write, keeps running in this simulation.
     """
     await hass.config_entries.async_unload(entry.entry_id)
-    storage = hass.data.pop(DATA_STORAGE)
-    await storage._store.async_save(storage._data())
+    store = hass.data.pop(DATA_STORE)
+    await store.async_save()
     await hass.config_entries.async_setup(entry.entry_id)
 
 

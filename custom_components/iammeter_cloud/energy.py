@@ -1,4 +1,10 @@
-"""The energy guard: energy counters that never fall, never spike, never read 0.
+"""Energy: the counter keys, the energy guard, and the guards of one meter.
+
+Counters are keyed `{row}_{kind}`: row `a`, `b`, `c` (phases) or `net`, kind
+`import` or `export`; `total_{kind}` is the sum of the phases. Free of Home
+Assistant: the coordinator offers each reading here, and shows what comes out.
+
+The energy guard: energy counters that never fall, never spike, never read 0.
 
 Home Assistant takes a drop of a `total_increasing` sensor to below 90 % of its
 last value as a new meter cycle (and counts the whole new value as new energy),
@@ -37,12 +43,26 @@ The rules, for each new value of a counter:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from .const import RESET_CONFIRMATIONS, RESET_MIN_SPAN
+from .api import Reading
+from .const import (
+    LOGGER,
+    MAX_PHASE_POWER_W,
+    PHASES,
+    RESET_CONFIRMATIONS,
+    RESET_MIN_SPAN,
+)
+
+KINDS: Final = ("import", "export")
+NET: Final = "net"
+TOTAL: Final = "total"
+
+type Counters = dict[str, float]
 
 NOISE_KWH: Final = 0.01
 """A drop this small is no drop: the cloud sends 2-3 decimals (rounding moves a
@@ -109,12 +129,22 @@ class CounterGuard:
             return Verdict.UNCHANGED  # not newer: a duplicate or out of order
         change = value - last
         if -NOISE_KWH <= change <= allowed_growth(self.max_power_w, time - since):
-            self.pending.clear()
-            if change > 0:
-                self.published = (self.published or 0.0) + change
-                return self._accept(value, time)
-            self.seen, self.held = time, value  # the register read `last` then
-            return Verdict.UNCHANGED
+            return self._grow(value, time, change)
+        return self._hold(value, time, last, change)
+
+    def _grow(self, value: float, time: datetime, change: float) -> Verdict:
+        """A plausible value: counted (growth), or the same register (noise)."""
+        self.pending.clear()
+        if change > 0:
+            self.published = (self.published or 0.0) + change
+            return self._accept(value, time)
+        self.seen, self.held = time, value  # the register read `last` then
+        return Verdict.UNCHANGED
+
+    def _hold(
+        self, value: float, time: datetime, last: float, change: float
+    ) -> Verdict:
+        """An implausible value: a candidate for a new register until confirmed."""
         self._add_candidate(value, time, last)
         if self._confirmed():
             return self._take_register(time, last)
@@ -223,3 +253,183 @@ class CounterGuard:
 def allowed_growth(max_power_w: float, elapsed: timedelta) -> float:
     """kWh a counter may grow by in `elapsed` (for messages and tests)."""
     return max_power_w / 1000 * elapsed.total_seconds() / 3600 + _ROUNDING_KWH
+
+
+# --- counter keys ------------------------------------------------------------------
+
+
+def counter_key(row: str, kind: str) -> str:
+    """The key of a counter (`a_import`, `net_export`) or a total (`total_import`)."""
+    return f"{row}_{kind}"
+
+
+def max_power(key: str) -> float:
+    """The most power a counter may see: net and total counters see all phases."""
+    return MAX_PHASE_POWER_W * (3 if key.startswith((NET, TOTAL)) else 1)
+
+
+def counters(reading: Reading) -> Counters:
+    """A reading's counters by key (`a_import`, `net_export`...).
+
+    A counter the cloud sent as `null` is left out (the reading has no value
+    for it), never taken as 0.
+    """
+    rows = [*zip(PHASES, reading.phases, strict=False)]
+    if reading.net is not None:
+        rows.append((NET, reading.net))
+    values: Counters = {}
+    for row, phase in rows:
+        for kind, value in zip(
+            KINDS, (phase.energy_import, phase.energy_export), strict=True
+        ):
+            if value is not None:
+                values[counter_key(row, kind)] = value
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class EnergySensor:
+    """An energy sensor of a meter: its key, and the counters it adds up."""
+
+    key: str
+    """The sensor's key: its unique id is `{SN}_{key}`."""
+    shown: str
+    """The published energy it shows (a counter key, or `total_{kind}`)."""
+    counters: tuple[str, ...]
+    """The guarded counters it is made of: one, or the three phases."""
+
+
+def energy_sensors(phases: int, *, net: bool) -> list[EnergySensor]:
+    """The energy sensors of a meter of `phases` phases (with a net row or not)."""
+    sensors = []
+    for kind in KINDS:
+        if phases == 1:
+            key = counter_key(PHASES[0], kind)
+            sensors.append(EnergySensor(sensor_key(None, kind), key, (key,)))
+            continue
+        keys = tuple(counter_key(p, kind) for p in PHASES)
+        sensors.append(
+            EnergySensor(sensor_key(None, kind), counter_key(TOTAL, kind), keys)
+        )
+        rows = [*PHASES, NET] if net else list(PHASES)
+        for row in rows:
+            key = counter_key(row, kind)
+            sensors.append(EnergySensor(sensor_key(row, kind), key, (key,)))
+    return sensors
+
+
+def sensor_key(row: str | None, kind: str) -> str:
+    """The key of an energy sensor: `energy_import` (the meter's), `a_energy_import`."""
+    return f"energy_{kind}" if row is None else f"{row}_energy_{kind}"
+
+
+# --- the guards of one meter -------------------------------------------------------
+
+
+class MeterEnergy:
+    """The energy guards of one meter, what they publish, and their log lines."""
+
+    def __init__(self, sn: str, on_reset: Callable[[], None]) -> None:
+        """`on_reset` is called when a counter went on with a new register."""
+        self.sn = sn
+        self.guards: dict[str, CounterGuard] = {}
+        self._on_reset = on_reset
+        self._rejected: set[str] = set()
+
+    def restore(self, states: Mapping[str, object], not_after: datetime) -> None:
+        """The guards as exported; times beyond `not_after` are brought back."""
+        for key, state in states.items():
+            guard = CounterGuard.restore(max_power(key), state)
+            guard.not_after(not_after)  # stored by a version that trusted the clock
+            self.guards[key] = guard
+
+    def export(self) -> dict[str, dict[str, Any]]:
+        """Every guard's state (for the store)."""
+        return {key: guard.export() for key, guard in self.guards.items()}
+
+    def offer(self, values: Mapping[str, float], time: datetime) -> None:
+        """A reading's counters (taken at `time`), each through its guard."""
+        for key, value in values.items():
+            guard = self.guards.setdefault(key, CounterGuard(max_power(key)))
+            self._judge(key, guard, guard.offer(value, time), value)
+
+    @property
+    def energy(self) -> Counters:
+        """What the energy sensors show: the guards' published series, and the
+        phases' totals."""
+        energy = {
+            key: round(published, 3)
+            for key, guard in self.guards.items()
+            if (published := guard.published) is not None
+        }
+        for kind in KINDS:
+            phases = [energy.get(counter_key(p, kind)) for p in PHASES]
+            present = [value for value in phases if value is not None]
+            if present:
+                energy[counter_key(TOTAL, kind)] = round(sum(present), 3)
+        return energy
+
+    def catch_up(
+        self,
+        points: Sequence[tuple[datetime, Mapping[str, float]]],
+        publish: Callable[[], None],
+    ) -> set[str]:
+        """Offer missed counter values to the guards awaiting a new register.
+
+        A register change during a gap is then confirmed by the history and
+        counted from the counter's last value before it, which is published
+        (`publish`) first so that the recorder counts the energy up to the
+        change. Returns the counters that took values; the others are left alone.
+        """
+        waiting = {key for key, guard in self.guards.items() if guard.pending}
+        taken: set[str] = set()
+        unshown = False
+        for time, values in points:
+            for key in sorted(waiting & values.keys()):
+                guard, value = self.guards[key], values[key]
+                if guard.time is None or time <= guard.time:
+                    continue
+                if unshown and not guard.pending and value < (guard.value or 0.0):
+                    publish()
+                    unshown = False
+                verdict = guard.offer(value, time)
+                if verdict is Verdict.RESET:
+                    self._judge(key, guard, verdict, value)
+                if verdict in (Verdict.ACCEPTED, Verdict.RESET):
+                    taken.add(key)
+                    unshown = True
+        if unshown:
+            publish()
+        return taken
+
+    def _judge(
+        self, key: str, guard: CounterGuard, verdict: Verdict, value: float
+    ) -> None:
+        """Log what the guard did (a rejection once, until plausible again)."""
+        if verdict in (Verdict.ACCEPTED, Verdict.UNCHANGED):
+            if key in self._rejected:
+                self._rejected.discard(key)
+                LOGGER.info("Meter %s: counter %s is plausible again", self.sn, key)
+            return
+        if verdict is Verdict.RESET:
+            self._rejected.discard(key)
+            LOGGER.warning(
+                "Meter %s: counter %s went on from %s kWh (a restored, reset or"
+                " replaced register); the energy sensor continues at %s kWh",
+                self.sn,
+                key,
+                value,
+                round(guard.published or 0.0, 3),
+            )
+            self._on_reset()
+            return
+        if key not in self._rejected:
+            self._rejected.add(key)
+            LOGGER.warning(
+                "Meter %s: counter %s at %s kWh rejected (%s; last accepted %s kWh)",
+                self.sn,
+                key,
+                value,
+                verdict.value,
+                guard.value,
+            )

@@ -1,0 +1,42 @@
+"""Small helpers shared by the integration: the client, and times in messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.util import dt as dt_util
+
+from .api import IammeterCloud
+from .const import REQUEST_TIMEOUT
+from .store import async_get_store
+
+LOCAL_TIME_FORMAT: Final = "%Y-%m-%d %H:%M"
+
+
+def format_local_time(moment: datetime) -> str:
+    """A time for messages: local, to the minute."""
+    return dt_util.as_local(moment).strftime(LOCAL_TIME_FORMAT)
+
+
+async def async_create_client(
+    hass: HomeAssistant, api_url: str, token: str | None = None
+) -> IammeterCloud:
+    """A client on Home Assistant's session and clock, with the shared quota
+    ledger and the analysis paths that worked on its host before.
+
+    Raises ValueError for an API URL that is not a plain http(s) URL.
+    """
+    store = await async_get_store(hass)
+    client = IammeterCloud(
+        async_get_clientsession(hass),
+        api_url=api_url,
+        token=token,
+        ledger=store.ledger,
+        request_timeout=REQUEST_TIMEOUT,
+        clock=dt_util.utcnow,
+    )
+    client.analysis_paths.update(store.analysis_paths.get(client.host, {}))
+    return client
