@@ -21,8 +21,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_device,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
 
-from custom_components.iammeter_cloud.const import DOMAIN
+from custom_components.iammeter_cloud.const import CONF_API_URL, DOMAIN
 from custom_components.iammeter_cloud.diagnostics import (
     MIN_SECRET_LENGTH,
     TO_REDACT,
@@ -102,6 +103,23 @@ async def test_entry_diagnostics(
     assert len(house["reading"]["phases"]) == 3
     assert house["energy"]["total_import"] > 0
     assert house["analytics"]["power"]["average"] is not None
+
+
+@pytest.mark.freeze_time("2026-06-15 10:00:30+00:00")
+async def test_entry_diagnostics_snapshot(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """The whole dump a supporter reads. The entry's own fields are Home
+    Assistant's (they differ between releases): only its data and options are
+    held, without the simulator's address (a port that changes)."""
+    dump = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    entry = dump.pop("entry")
+    data = {k: v for k, v in entry["data"].items() if k != CONF_API_URL}
+    assert entry["data"][CONF_API_URL] == init_integration.data[CONF_API_URL]
+    assert {"entry": {"data": data, "options": entry["options"]}, **dump} == snapshot
 
 
 async def test_device_diagnostics(
