@@ -179,7 +179,7 @@ def test_zeros_then_counting_is_a_reset_from_zero() -> None:
     assert guard.published == pytest.approx(1000.3)
 
 
-# --- counterexamples hypothesis found (tests/test_guard_model.py) -------------
+# --- counterexamples hypothesis found (tests/test_energy_model.py) -------------
 
 
 def test_published_never_falls_through_float_rounding() -> None:
@@ -319,7 +319,7 @@ def test_a_restored_register_is_judged_against_the_register_as_last_seen() -> No
 
 
 def test_a_low_value_taken_as_growth_then_the_truth_beyond_physics() -> None:
-    """Hypothesis found (a limit, see tests/test_guard_model.py): a 0, then
+    """Hypothesis found (a limit, see tests/test_energy_model.py): a 0, then
     9.9985 (half the truth) taken as growth, then the truth 20.019 from +36
     min on: 10.02 kWh above 9.9985, more than 30 kW count before +51 min. Over
     a whole confirmation it counts like a register set higher, which is what
