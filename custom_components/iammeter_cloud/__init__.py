@@ -58,7 +58,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> 
     }
     for coordinator in coordinators.values():
         await coordinator.async_config_entry_first_refresh()
-    client.analysis_paths.update(storage.section("analysis_paths").get(client.host, {}))
     analytics = {
         sn: IammeterAnalyticsCoordinator(hass, entry, account, storage, sn)
         for sn in coordinators

@@ -77,7 +77,6 @@ from sqlalchemy import func
 import voluptuous as vol
 
 from .api import IammeterError, IammeterQuotaError, Reading
-from .api.models import parse_time
 from .const import DOMAIN, LOGGER, MAX_PHASE_POWER_W, PHASES
 from .coordinator import format_local_time
 from .guard import CounterGuard, Verdict
@@ -647,12 +646,11 @@ def counters(reading: Reading) -> Counters:
 
 
 def utc_offset(reading: Reading) -> timedelta:
-    """The meter's UTC offset (its local and UTC times), to the quarter hour."""
-    try:
-        local = parse_time(reading.local_time, "backfill")
-    except IammeterError:
+    """The meter's UTC offset (its local and UTC times), to the quarter hour;
+    Home Assistant's own when the meter's local time was unreadable."""
+    if reading.utc_offset is None:
         return dt_util.now().utcoffset() or timedelta()
-    return round((local - reading.time) / timedelta(minutes=15)) * timedelta(minutes=15)
+    return reading.utc_offset
 
 
 def history_request(

@@ -45,7 +45,7 @@ from .api import (
     LoginResult,
     Meter,
 )
-from .api.models import reading_to_dict
+from .cache import reading_to_dict
 from .const import (
     CONF_ADVANCED,
     CONF_API_URL,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 import logging
+from types import MappingProxyType
 from typing import Final
+
+from .api import DOCUMENTED_BUDGETS, Budget
 
 DOMAIN: Final = "iammeter_cloud"
 LOGGER = logging.getLogger(__package__)
@@ -19,6 +23,14 @@ CONF_KNOWN_METERS: Final = "known_meters"
 CONF_ACCOUNT_ID: Final = "account_id"
 
 DEFAULT_API_URL: Final = "https://www.iammeter.com"
+
+# The quota budgets of the shared ledger, by bucket: the vendor's documented
+# ones, and ours for history (`meterdatalist`/`meterdatalist2`), for which the
+# vendor documents none and asks to call sparingly: 6 a day per meter (one
+# backfill answer covers a whole gap; manual backfills share the budget).
+BUDGETS: Final[Mapping[str, tuple[Budget, ...]]] = MappingProxyType(
+    {**DOCUMENTED_BUDGETS, "history": (Budget(6, timedelta(days=1)),)}
+)
 
 # 300 s = 12 calls an hour: the whole `meterdata2` budget of a meter.
 DEFAULT_SCAN_INTERVAL: Final = 300

@@ -29,7 +29,7 @@ from .api import (
     IammeterQuotaError,
     Reading,
 )
-from .api.models import reading_from_dict, reading_to_dict
+from .cache import reading_from_dict, reading_to_dict
 from .const import (
     BACKOFF_START,
     CLOCK_AHEAD,

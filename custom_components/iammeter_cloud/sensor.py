@@ -31,7 +31,6 @@ from homeassistant.util import dt as dt_util
 
 from .analytics import AVAILABILITY_DAYS, AnalyticsData, IammeterAnalyticsCoordinator
 from .api import PhaseValues
-from .api.quota import DAY, HOUR
 from .const import DOMAIN, PHASES
 from .coordinator import (
     LATEST,
@@ -44,6 +43,8 @@ from .meters import signal_new_meter
 
 PARALLEL_UPDATES = 0
 SCAN_INTERVAL = timedelta(minutes=1)  # only the logins counter polls
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 type ValueFn = Callable[[MeterData], float | datetime | None]
 

@@ -11,9 +11,10 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
+from yarl import URL
 
 from .api import IammeterCloud, QuotaLedger
-from .const import DOMAIN
+from .const import BUDGETS, DOMAIN
 
 STORAGE_VERSION = 1
 SAVE_DELAY = 10
@@ -30,7 +31,7 @@ class IammeterStorage:
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.state", private=True
         )
-        self.ledger = QuotaLedger()
+        self.ledger = QuotaLedger(BUDGETS)
         self.meters: dict[str, dict[str, Any]] = {}
         """Per SN: `reading`, `fetched` (ISO time), `counters` (guards), `analytics`."""
         self.extra: dict[str, Any] = {}
@@ -80,11 +81,15 @@ async def async_get_storage(hass: HomeAssistant) -> IammeterStorage:
 async def async_create_client(
     hass: HomeAssistant, api_url: str, token: str | None = None
 ) -> IammeterCloud:
-    """A client on Home Assistant's session, clock and the shared quota ledger.
+    """A client on Home Assistant's session, clock, time zone and the shared
+    quota ledger, with the analysis paths that worked on this host before.
 
     Raises ValueError for an API URL that is not a plain http(s) URL.
     """
     storage = await async_get_storage(hass)
+    # The host as `IammeterCloud.host` names it (the key the paths are kept by).
+    host = URL(api_url.strip()).host or ""
+    paths = storage.section("analysis_paths").get(host)
     return IammeterCloud(
         async_get_clientsession(hass),
         api_url=api_url,
@@ -92,4 +97,6 @@ async def async_create_client(
         ledger=storage.ledger,
         request_timeout=REQUEST_TIMEOUT,
         clock=dt_util.utcnow,
+        time_zone=dt_util.get_default_time_zone(),
+        analysis_paths=paths if isinstance(paths, dict) else None,
     )
