@@ -292,7 +292,7 @@ UNCHECKED = {
     "entity-disabled-by-default",  # tests/test_sensor.py counts them per model
     "entity-translations",  # tests/test_translations.py
     "exception-translations",  # tests/test_translations.py
-    "appropriate-polling",  # tests/test_quota.py and the soak count the calls
+    "appropriate-polling",  # tests/api/test_quota.py and the soak count the calls
     "brands",  # tests/test_manifest.py checks the images
     "common-modules",
     "config-flow-test-coverage",  # needs a coverage run
