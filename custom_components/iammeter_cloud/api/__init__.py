@@ -6,12 +6,13 @@ their daily power and offline analyses, as typed, immutable results. Every
 request is counted in a `QuotaLedger` before it is sent, so that no call ever
 breaks the cloud's quotas (`DOCUMENTED_BUDGETS`). All times are aware
 datetimes: readings in UTC (with the meter's `utc_offset`), the analyses in the
-`time_zone` the caller gives. Every error is an `IammeterError`.
+`time_zone` the caller gives. Every error is an `IammeterError`. Inject an
+`aiohttp.ClientSession` (never closed here) or let the client open its own.
 
     import asyncio
     from zoneinfo import ZoneInfo
 
-    from iammeter_cloud.api import IammeterCloud
+    from custom_components.iammeter_cloud.api import IammeterCloud
 
     async def main() -> None:
         async with IammeterCloud(time_zone=ZoneInfo("Europe/Warsaw")) as client:
