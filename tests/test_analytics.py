@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+import json
 from typing import Any
 
 import aiohttp
@@ -12,7 +13,12 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iammeter_cloud.api import OfflineAnalysis, Outage
+from custom_components.iammeter_cloud.api import (
+    OfflineAnalysis,
+    Outage,
+    PowerAnalysis,
+    parse_local_time,
+)
 from custom_components.iammeter_cloud.data import MAX_OUTAGES, AnalyticsData
 from tests.common import advance, advance_in_steps, day_minutes, restart
 from tests.conftest import SN1, SN3, USERNAME
@@ -169,26 +175,77 @@ async def test_the_outage_list_keeps_the_newest_by_time_not_by_text(
     hass: HomeAssistant,
 ) -> None:
     """The cloud writes "2026/6/9 5:00:00": as text, 6/9 sorts after 6/15."""
+    zone = dt_util.get_default_time_zone()
     starts = [f"2026/6/{day} {hour}:00:00" for day in (9, 15) for hour in range(5, 17)]
     outages = tuple(
-        Outage(start, start.replace(":00:00", ":30:00"), 30) for start in starts
+        Outage(
+            parse_local_time(start, zone, "test"),
+            parse_local_time(start.replace(":00:00", ":30:00"), zone, "test"),
+            30,
+        )
+        for start in starts
     )
-    offline = OfflineAnalysis("2026/6/9", "2026/6/15", 720, 10080, outages)
+    offline = OfflineAnalysis(
+        datetime(2026, 6, 9, tzinfo=zone),
+        datetime(2026, 6, 15, tzinfo=zone),
+        720,
+        10080,
+        outages,
+    )
     shown = AnalyticsData(date(2026, 6, 15), None, offline).outages()
     assert len(shown) == MAX_OUTAGES
-    assert shown[0]["start"] == "2026/6/15 16:00:00"
-    assert shown[11]["start"] == "2026/6/15 5:00:00"
-    assert shown[12]["start"] == "2026/6/9 16:00:00"
-    assert shown[-1]["start"] == "2026/6/9 9:00:00"
-    broken = OfflineAnalysis(
-        "", "", 30, 10080, (Outage("soon", "later", 30), outages[0])
-    )
-    assert [
-        o["start"] for o in AnalyticsData(date(2026, 6, 15), None, broken).outages()
-    ] == [
-        "2026/6/9 5:00:00",
-        "soon",
+    assert shown[0]["start"] == datetime(2026, 6, 15, 16, tzinfo=zone).isoformat()
+    assert shown[11]["start"] == datetime(2026, 6, 15, 5, tzinfo=zone).isoformat()
+    assert shown[12]["start"] == datetime(2026, 6, 9, 16, tzinfo=zone).isoformat()
+    assert shown[-1]["start"] == datetime(2026, 6, 9, 9, tzinfo=zone).isoformat()
+    assert shown[0]["end"] == datetime(2026, 6, 15, 16, 30, tzinfo=zone).isoformat()
+    # Stored by an earlier version (the cloud's text): an outage whose times
+    # are unreadable is left out.
+    stored = {
+        "day": "2026-06-15",
+        "power": None,
+        "offline": {
+            "start": "",
+            "end": "",
+            "offline_minutes": 30,
+            "total_minutes": 10080,
+            "outages": [
+                {"start": "soon", "end": "later", "minutes": 30},
+                {"start": starts[0], "end": "2026/6/9 5:30:00", "minutes": 30},
+            ],
+        },
+    }
+    broken = AnalyticsData.restore(stored)
+    assert broken is not None
+    assert broken.offline is not None
+    assert (broken.offline.start, broken.offline.end) == (None, None)
+    assert [o["start"] for o in broken.outages()] == [
+        datetime(2026, 6, 9, 5, tzinfo=zone).isoformat()
     ]
+
+
+async def test_stored_analyses_come_back_and_the_old_text_form_too(
+    hass: HomeAssistant,
+) -> None:
+    zone = dt_util.get_default_time_zone()
+    day = datetime(2026, 6, 14, tzinfo=zone)
+    power = PowerAnalysis(day, day + timedelta(seconds=86399), 350, 420.5, -2, 41)
+    outage = Outage(day + timedelta(hours=5), day + timedelta(hours=6), 60)
+    offline = OfflineAnalysis(day, day, 60, 1440, (outage,))
+    data = AnalyticsData(date(2026, 6, 14), power, offline)
+    exported = json.loads(json.dumps(data.export()))
+    assert exported["power"]["start"] == day.isoformat()
+    assert exported["offline"]["outages"][0]["end"] == outage.end.isoformat()
+    assert AnalyticsData.restore(exported) == data
+    # as earlier versions stored them: the cloud's local time text
+    old = json.loads(json.dumps(exported))
+    old["power"] |= {"start": "2026/6/14 0:00:00", "end": "2026/6/14 23:59:59"}
+    old["offline"] |= {"start": "2026/6/14 0:00:00", "end": "2026/6/14 0:00:00"}
+    old["offline"]["outages"] = [
+        {"start": "2026/6/14 5:00:00", "end": "2026/6/14 6:00:00", "minutes": 60}
+    ]
+    assert AnalyticsData.restore(old) == data
+    assert AnalyticsData.restore(old | {"offline": {"outages": None}}) is None
 
 
 @pytest.mark.freeze_time(FROZEN)

@@ -36,7 +36,11 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.iammeter_cloud.api import PhaseValues, Reading
+from custom_components.iammeter_cloud.api import (
+    PhaseValues,
+    Reading,
+    parse_utc_offset,
+)
 from custom_components.iammeter_cloud.backfill import (
     BackfillResult,
     Gap,
@@ -737,7 +741,8 @@ def test_history_request(first: str, interval: int, start: date) -> None:
 
 def reading(local: str) -> Reading:
     row = PhaseValues(230.0, 1.0, 230.0, 1.0, 1.0, 0.0)
-    return Reading(utc("2026-06-15 10:00:00+00:00"), local, (row,))
+    time = utc("2026-06-15 10:00:00+00:00")
+    return Reading(time, parse_utc_offset(local, time), (row,))
 
 
 def test_utc_offset_from_the_meters_clock() -> None:
@@ -771,7 +776,7 @@ async def test_stored_gaps_merge_and_survive_bad_data(
 
 async def test_counters_of_a_meter_with_a_net_row(hass: HomeAssistant) -> None:
     row = PhaseValues(230.0, 1.0, 230.0, 1.0, 1.0, 2.0)
-    reading = Reading(utc("2026-06-15 10:00:00+00:00"), "x", (row, row, row), row)
+    reading = Reading(utc("2026-06-15 10:00:00+00:00"), None, (row, row, row), row)
     assert counters(reading)["net_export"] == 2.0
     assert recorder.targets(hass, "NEM1", reading) == []
 

@@ -138,14 +138,14 @@ UNKNOWN = PhaseValues(None, None, None, None, None, None)
 
 def test_unknown_values_of_the_net_row_and_the_totals() -> None:
     net = PhaseValues(230.0, 3.0, None, 0.9, None, 5.0)
-    data = MeterData(Reading(T, "", (KNOWN, UNKNOWN, KNOWN), net))
+    data = MeterData(Reading(T, None, (KNOWN, UNKNOWN, KNOWN), net))
     assert NET_POWER.value_fn(data) is None
     assert TOTAL_POWER.value_fn(data) is None
     by_key = {d.key: d for d in descriptions(data)}
     assert by_key["a_voltage"].value_fn(data) == 230.0
     assert by_key["b_voltage"].value_fn(data) is None
     assert by_key["b_power_factor"].value_fn(data) is None
-    known = MeterData(Reading(T, "", (KNOWN, KNOWN, KNOWN), KNOWN))
+    known = MeterData(Reading(T, None, (KNOWN, KNOWN, KNOWN), KNOWN))
     assert NET_POWER.value_fn(known) == 230.0
     assert TOTAL_POWER.value_fn(known) == 690.0
 
@@ -154,13 +154,13 @@ def test_history_points_leave_a_null_counter_out() -> None:
     """Backfill: a history point without a counter's value, not a 0."""
     row = PhaseValues(230.0, 1.0, 230.0, 1.0, None, 2.0)
     net = PhaseValues(230.0, 3.0, 690.0, 1.0, 30.0, None)
-    assert counters(Reading(T, "", (row, KNOWN, UNKNOWN), net)) == {
+    assert counters(Reading(T, None, (row, KNOWN, UNKNOWN), net)) == {
         "a_export": 2.0,
         "b_import": 10.0,
         "b_export": 2.0,
         "net_import": 30.0,
     }
-    assert counters(Reading(T, "", (KNOWN,))) == {"a_import": 10.0, "a_export": 2.0}
+    assert counters(Reading(T, None, (KNOWN,))) == {"a_import": 10.0, "a_export": 2.0}
 
 
 def test_a_nem_meter_with_nulls_in_the_simulator() -> None:

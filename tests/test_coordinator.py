@@ -35,7 +35,7 @@ from custom_components.iammeter_cloud.api import (
     QuotaLedger,
     Reading,
 )
-from custom_components.iammeter_cloud.const import CONF_METERS, DOMAIN
+from custom_components.iammeter_cloud.const import BUDGETS, CONF_METERS, DOMAIN
 from custom_components.iammeter_cloud.data import MeterData
 from custom_components.iammeter_cloud.sensor import descriptions
 from tests.common import NEXT_UPDATE, advance, advance_in_steps, restart
@@ -168,8 +168,8 @@ async def test_net_row_entities_exist_disabled(
 def test_values_of_missing_rows_are_none() -> None:
     """A meter that turns single-phase leaves its phase B and C sensors empty."""
     phase = PhaseValues(230.0, 1.0, 230.0, 1.0, 10.0, 0.0)
-    three = Reading(datetime(2026, 1, 1, tzinfo=UTC), "", (phase, phase, phase))
-    single = MeterData(Reading(three.time, "", (phase,)))
+    three = Reading(datetime(2026, 1, 1, tzinfo=UTC), None, (phase, phase, phase))
+    single = MeterData(Reading(three.time, None, (phase,)))
     by_key = {d.key: d for d in descriptions(MeterData(three))}
     assert by_key["b_voltage"].value_fn(single) is None
     assert by_key["a_voltage"].value_fn(single) == 230.0
@@ -353,7 +353,7 @@ class _FakeCloud:
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self.clock = clock
-        self.ledger = QuotaLedger()
+        self.ledger = QuotaLedger(BUDGETS)
         self.token: str | None = "stored"
         self.valid = {"stored"}
         self.refusing: set[int] = set()

@@ -18,8 +18,9 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from hypothesis import given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from yarl import URL
 
-from custom_components.iammeter_cloud.api.client import _clean_base
+from custom_components.iammeter_cloud.api import IammeterCloud
 from custom_components.iammeter_cloud.const import (
     CONF_ADVANCED,
     CONF_API_URL,
@@ -360,7 +361,7 @@ TAILS = st.one_of(
 def test_any_api_url_is_clean_or_refused(text: str) -> None:
     """Whatever is typed: a plain http(s) API root, or ValueError (invalid_url)."""
     try:
-        base = _clean_base(text)
+        base = URL(IammeterCloud(api_url=text).api_url)
     except ValueError:
         return
     assert base.scheme in ("http", "https")

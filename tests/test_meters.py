@@ -258,7 +258,8 @@ async def test_no_look_while_the_login_budget_is_short(
     assert simulator.count("sitelist") == 1
     assert entry.options[CONF_METERS] == [SN1, SN3, NEW_SN]
     # Without a token there is no look either (it would need a login).
-    entry.runtime_data.account.client.token = None
+    client = entry.runtime_data.account.client
+    client._token = None
     simulator.faults.set("http_500", "login")  # ... and none comes meanwhile
     await advance(hass, freezer, DAY)
     assert entry.runtime_data.account.client.token is None

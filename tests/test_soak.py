@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Generator
 from datetime import timedelta
+from functools import partial
 import math
 import os
 import random
@@ -39,7 +40,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from yarl import URL
 
+from custom_components.iammeter_cloud import store as store_module
 from custom_components.iammeter_cloud.api import (
+    EMPTY_RETRY,
     IammeterCloud,
     IammeterConnectionError,
     IammeterError,
@@ -47,8 +50,8 @@ from custom_components.iammeter_cloud.api import (
     Meter,
     OfflineAnalysis,
     PowerAnalysis,
+    QuotaLedger,
 )
-from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
 from custom_components.iammeter_cloud.const import (
     CONF_API_URL,
     CONF_KNOWN_METERS,
@@ -56,7 +59,7 @@ from custom_components.iammeter_cloud.const import (
     CONF_METERS,
     DOMAIN,
 )
-from tests import test_models as models
+from tests.api import test_models as models
 from tests.common import NEXT_UPDATE, advance, advance_in_steps, enable_entities
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
@@ -84,7 +87,8 @@ def empty_answer_policy() -> Generator[str]:
     """The policy for empty answers: ours, or (`SOAK_EMPTY_RETRY=0`) the former
     one, which waits for the whole window at the first empty answer."""
     former = os.environ.get("SOAK_EMPTY_RETRY") == "0"
-    with patch.dict(EMPTY_RETRY, {}, clear=former):
+    ledger = partial(QuotaLedger, empty_retry={} if former else EMPTY_RETRY)
+    with patch.object(store_module, "QuotaLedger", ledger):
         yield "window at once (former)" if former else "retry once, then the window"
 
 

@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.iammeter_cloud.api import QuotaLedger
-from custom_components.iammeter_cloud.api.models import reading_from_dict
+from custom_components.iammeter_cloud.api import QuotaLedger, parse_local_time
+from custom_components.iammeter_cloud.const import BUDGETS
 from custom_components.iammeter_cloud.store import (
     STORAGE_KEY,
     STORAGE_VERSION,
     async_get_store,
     migrate,
+    reading_from_dict,
 )
 from tests.common import restart
 from tests.conftest import SN1, SN3
@@ -54,7 +56,7 @@ async def test_a_version_1_store_loads_whole(
     """Every part 0.2.0 kept comes back: ledger, readings, guards, analyses,
     backfill record, notices, analysis paths, refusals, site-list checks."""
     store = await async_get_store(hass)
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     ledger.restore(v1_store["ledger"])
     assert store.ledger.export() == ledger.export()
     assert store.ledger.export()["sent"]  # not empty: the day's calls
@@ -64,10 +66,19 @@ async def test_a_version_1_store_loads_whole(
         assert meter.reading == reading_from_dict(old["reading"])
         assert meter.fetched == utc(old["fetched"])
         assert meter.counters == old["counters"]
-        assert meter.analytics is not None
-        assert (
-            json.loads(json.dumps(meter.analytics.export()))
-            == (old["analytics"]["data"])
+        analytics, stored = meter.analytics, old["analytics"]["data"]
+        assert analytics is not None
+        assert analytics.day.isoformat() == stored["day"]
+        assert analytics.power is not None
+        assert analytics.offline is not None
+        for name in ("average", "daytime_average", "minimum", "maximum"):
+            assert getattr(analytics.power, name) == stored["power"][name]
+        assert analytics.offline.total_minutes == stored["offline"]["total_minutes"]
+        assert len(analytics.offline.outages) == len(stored["offline"]["outages"])
+        # 0.2.0 kept the cloud's local time text; read in Home Assistant's zone.
+        zone = dt_util.get_default_time_zone()
+        assert analytics.power.start == parse_local_time(
+            stored["power"]["start"], zone, "test"
         )
         attempts = old["analytics"]["attempts"]
         assert meter.attempts.day == date.fromisoformat(attempts["day"])

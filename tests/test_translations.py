@@ -33,7 +33,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud import binary_sensor, sensor
-from custom_components.iammeter_cloud.api.models import PhaseValues, Reading
+from custom_components.iammeter_cloud.api import PhaseValues, Reading
 from custom_components.iammeter_cloud.data import MeterData
 
 PACKAGE = Path(__file__).parents[1] / "custom_components" / "iammeter_cloud"
@@ -205,7 +205,7 @@ ROW = PhaseValues(230.0, 1.0, 230.0, 1.0, 100.0, 10.0)
 
 
 def meter(phases: int, *, net: bool = False) -> MeterData:
-    reading = Reading(T0, "2026-11-01 13:00", (ROW,) * phases, ROW if net else None)
+    reading = Reading(T0, None, (ROW,) * phases, ROW if net else None)
     return MeterData(reading, {})
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 import logging
+from types import MappingProxyType
 from typing import Final
+
+from .api import DOCUMENTED_BUDGETS, Budget
 
 DOMAIN: Final = "iammeter_cloud"
 LOGGER = logging.getLogger(__package__)
@@ -18,14 +22,21 @@ CONF_METER_NAMES: Final = "meter_names"
 CONF_KNOWN_METERS: Final = "known_meters"
 CONF_ACCOUNT_ID: Final = "account_id"
 
-# A request that takes longer than this fails (and is retried later).
-REQUEST_TIMEOUT: Final = 20.0
 # The quota ledger's bucket of the latest-reading calls (`meterdata`, `meterdata2`).
 LATEST: Final = "meterdata"
 # ... and of the history calls (`meterdatalist2`).
 HISTORY: Final = "history"
 # The cloud keeps this many days of history (and of analyses), today included.
 HISTORY_DAYS: Final = 31
+
+# The quota budgets of the shared ledger, by bucket: the vendor's documented
+# ones, and ours for history (`meterdatalist`/`meterdatalist2`), for which the
+# vendor documents none and asks to call sparingly: 6 a day per meter (one
+# backfill answer covers a whole gap; manual backfills share the budget).
+BUDGETS: Final[Mapping[str, tuple[Budget, ...]]] = MappingProxyType(
+    {**DOCUMENTED_BUDGETS, HISTORY: (Budget(6, timedelta(days=1)),)}
+)
+
 
 # 300 s = 12 calls an hour: the whole `meterdata2` budget of a meter.
 DEFAULT_SCAN_INTERVAL: Final = 300

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from homeassistant.util import dt as dt_util
 
-from .api import IammeterError, OfflineAnalysis, Outage, PowerAnalysis, Reading
-from .api.models import parse_time
+from .api import (
+    IammeterError,
+    OfflineAnalysis,
+    Outage,
+    PowerAnalysis,
+    Reading,
+    parse_local_time,
+)
 from .const import STALE_AFTER
 
 AVAILABILITY_DAYS: Final = 7
@@ -84,32 +90,35 @@ class AnalyticsData:
         end = start + timedelta(days=1)
         total = 0.0
         for outage in self.offline.outages:
-            try:
-                begin, finish = _local(outage.start), _local(outage.end)
-            except IammeterError:
-                continue
+            begin, finish = outage.start, outage.end
             overlap = (min(finish, end) - max(begin, start)).total_seconds() / 60
             total += max(0.0, overlap)
         return round(total, 1)
 
     def outages(self) -> list[dict[str, Any]]:
-        """The newest outages (start, end, minutes), at most 20."""
+        """The newest outages (start, end as ISO text, minutes), at most 20."""
         if self.offline is None:
             return []
-        newest = sorted(self.offline.outages, key=_start, reverse=True)
-        return [asdict(o) for o in newest[:MAX_OUTAGES]]
+        newest = sorted(self.offline.outages, key=lambda o: o.start, reverse=True)
+        return [_times_as_text(asdict(o)) for o in newest[:MAX_OUTAGES]]
 
     def export(self) -> dict[str, Any]:
-        """A JSON-serialisable copy."""
+        """A JSON-serialisable copy (times as ISO text)."""
+        offline = None
+        if self.offline is not None:
+            offline = _times_as_text(asdict(self.offline))
+            offline["outages"] = [_times_as_text(o) for o in offline["outages"]]
         return {
             "day": self.day.isoformat(),
-            "power": None if self.power is None else asdict(self.power),
-            "offline": None if self.offline is None else asdict(self.offline),
+            "power": None if self.power is None else _times_as_text(asdict(self.power)),
+            "offline": offline,
         }
 
     @classmethod
     def restore(cls, data: object) -> AnalyticsData | None:
-        """Rebuild from `export`; None when malformed."""
+        """Rebuild from `export`; None when malformed. Times stored by earlier
+        versions as the cloud's text ("2026/6/9 5:00:00") are read in Home
+        Assistant's time zone; an outage whose times are unreadable is left out."""
         if not isinstance(data, dict):
             return None
         try:
@@ -118,13 +127,15 @@ class AnalyticsData:
             offline = data.get("offline")
             return cls(
                 day,
-                PowerAnalysis(**power) if isinstance(power, dict) else None,
+                PowerAnalysis(**_times_restored(power))
+                if isinstance(power, dict)
+                else None,
                 None
                 if not isinstance(offline, dict)
                 else OfflineAnalysis(
                     **(
-                        offline
-                        | {"outages": tuple(Outage(**o) for o in offline["outages"])}
+                        _times_restored(offline)
+                        | {"outages": _outages_restored(offline["outages"])}
                     )
                 ),
             )
@@ -132,16 +143,33 @@ class AnalyticsData:
             return None
 
 
-def _start(outage: Outage) -> datetime:
-    """When an outage began (the cloud's "2026/6/9 5:00:00" does not sort as text);
-    one with an unreadable time sorts as the oldest."""
+def _times_as_text(values: dict[str, Any]) -> dict[str, Any]:
+    """`start` and `end` as ISO text (None stays None)."""
+    for key in ("start", "end"):
+        if isinstance(values.get(key), datetime):
+            values[key] = values[key].isoformat()
+    return values
+
+
+def _times_restored(values: dict[str, Any]) -> dict[str, Any]:
+    """`start` and `end` read back (None when unreadable)."""
+    return values | {key: _stored_time(values.get(key)) for key in ("start", "end")}
+
+
+def _outages_restored(items: list[Any]) -> tuple[Outage, ...]:
+    outages = []
+    for item in items:
+        start, end = _stored_time(item["start"]), _stored_time(item["end"])
+        if start is not None and end is not None:
+            outages.append(Outage(start, end, item["minutes"]))
+    return tuple(outages)
+
+
+def _stored_time(value: object) -> datetime | None:
+    """A stored time: ISO text (this version), or the cloud's local time text
+    (earlier versions), in Home Assistant's time zone; None when unreadable."""
+    time_zone = dt_util.get_default_time_zone()
     try:
-        return _local(outage.start)
+        return parse_local_time(value, time_zone, "analytics")
     except IammeterError:
-        return datetime.min.replace(tzinfo=UTC)
-
-
-def _local(text: str) -> datetime:
-    """The cloud's local time strings, in Home Assistant's time zone."""
-    naive = parse_time(text, "offline_analysis").replace(tzinfo=None)
-    return naive.replace(tzinfo=dt_util.get_default_time_zone())
+        return None

@@ -12,6 +12,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
+from .api import Reading
 from .const import CONF_ACCOUNT_ID, CONF_KNOWN_METERS, CONF_METERS, DOMAIN
 from .coordinator import IammeterConfigEntry
 from .store import dump_meter
@@ -77,13 +78,21 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
                     "last_exception": str(coordinator.last_exception or ""),
                     "update_interval": str(coordinator.update_interval),
                 },
-                "reading": asdict(coordinator.data.reading),
+                "reading": _reading(coordinator.data.reading),
                 "energy": dict(coordinator.data.energy),
                 "stored": dump_meter(store.meter(sn)),
                 "analytics": None if analytics is None else analytics.data.export(),
             }
         )
     return result
+
+
+def _reading(reading: Reading) -> dict[str, Any]:
+    """A reading as JSON: `utc_offset` in seconds (or None)."""
+    offset = reading.utc_offset
+    return asdict(reading) | {
+        "utc_offset": None if offset is None else offset.total_seconds()
+    }
 
 
 def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,13 @@ from typing import Final
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import dt as dt_util
+from yarl import URL
 
-from .api import IammeterCloud
-from .const import REQUEST_TIMEOUT
+from .api import DEFAULT_TIMEOUT, IammeterCloud
 from .store import async_get_store
 
 LOCAL_TIME_FORMAT: Final = "%Y-%m-%d %H:%M"
+REQUEST_TIMEOUT: Final = DEFAULT_TIMEOUT  # the client's (tests shorten it here)
 
 
 def format_local_time(moment: datetime) -> str:
@@ -24,19 +25,21 @@ def format_local_time(moment: datetime) -> str:
 async def async_create_client(
     hass: HomeAssistant, api_url: str, token: str | None = None
 ) -> IammeterCloud:
-    """A client on Home Assistant's session and clock, with the shared quota
-    ledger and the analysis paths that worked on its host before.
+    """A client on Home Assistant's session, clock and time zone, with the
+    shared quota ledger and the analysis paths that worked on its host before.
 
     Raises ValueError for an API URL that is not a plain http(s) URL.
     """
     store = await async_get_store(hass)
-    client = IammeterCloud(
+    # The host as `IammeterCloud.host` names it (the key the paths are kept by).
+    host = URL(api_url.strip()).host or ""
+    return IammeterCloud(
         async_get_clientsession(hass),
         api_url=api_url,
         token=token,
         ledger=store.ledger,
         request_timeout=REQUEST_TIMEOUT,
         clock=dt_util.utcnow,
+        time_zone=dt_util.get_default_time_zone(),
+        analysis_paths=store.analysis_paths.get(host),
     )
-    client.analysis_paths.update(store.analysis_paths.get(client.host, {}))
-    return client

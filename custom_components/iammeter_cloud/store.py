@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+import math
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
@@ -24,9 +25,19 @@ from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .api import IammeterError, QuotaLedger, Reading
-from .api.models import reading_from_dict, reading_to_dict
-from .const import DOMAIN
+from .api import (
+    V1_ROW,
+    V2_ROW,
+    IammeterError,
+    IammeterResponseError,
+    PhaseValues,
+    QuotaLedger,
+    Reading,
+    parse_row,
+    parse_rows,
+    parse_utc_offset,
+)
+from .const import BUDGETS, DOMAIN
 from .data import AnalyticsData
 
 STORAGE_KEY: Final = f"{DOMAIN}.state"
@@ -76,7 +87,7 @@ class IammeterStore:
     def __init__(self, hass: HomeAssistant) -> None:
         """Empty state; `async_get_store` loads it."""
         self._store = _Store(hass, STORAGE_VERSION, STORAGE_KEY, private=True)
-        self.ledger = ledger = QuotaLedger()
+        self.ledger = ledger = QuotaLedger(BUDGETS)
         self.meters: dict[str, MeterRecord] = {}
         self.analysis_paths: dict[str, dict[str, str]] = {}
         """By API host: the analysis paths that answered, by kind."""
@@ -256,3 +267,104 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _dict(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+# --- a reading, in JSON -----------------------------------------------------------
+
+
+CACHE: Final = "cache"
+# `reading_to_dict` writes V2 rows (nulls for unknown values); stores written
+# before hold 6-value rows, or 5-value V1 rows where the PF was unknown.
+CACHE_ROWS: Final = (V2_ROW, V1_ROW)
+_MAX_OFFSET: Final = timedelta(days=1)
+
+
+def reading_to_dict(reading: Reading) -> dict[str, Any]:
+    """A JSON-serialisable copy of a reading; `utc_offset` in seconds (or null)."""
+    offset: float | None = None
+    if reading.utc_offset is not None:
+        offset = reading.utc_offset.total_seconds()
+        if offset.is_integer():
+            offset = int(offset)
+    return {
+        "time": reading.time.isoformat(),
+        "utc_offset": offset,
+        "phases": [_reading_row(p) for p in reading.phases],
+        "net": None if reading.net is None else _reading_row(reading.net),
+    }
+
+
+def reading_from_dict(data: object) -> Reading:
+    """The inverse of `reading_to_dict`; raises IammeterResponseError if malformed.
+
+    Also reads what earlier versions stored: `local_time` (the meter's local
+    time as the cloud wrote it) instead of `utc_offset`, from which the offset
+    is derived as the API's parsers do.
+    """
+    if not isinstance(data, Mapping):
+        raise _reading_error("not an object")
+    try:
+        time = datetime.fromisoformat(
+            _reading_text(_reading_field(data, "time"), "time")
+        )
+    except ValueError:
+        raise _reading_error("time") from None
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    if "utc_offset" in data:
+        offset = _reading_offset(data["utc_offset"])
+    else:
+        offset = parse_utc_offset(
+            _reading_text(_reading_field(data, "local_time"), "local_time"), time
+        )
+    phases, _ = parse_rows(_reading_field(data, "phases"), CACHE, CACHE_ROWS)
+    net = _reading_field(data, "net")
+    return Reading(
+        time=time,
+        utc_offset=offset,
+        phases=phases,
+        net=None if net is None else parse_row(net, CACHE, CACHE_ROWS),
+    )
+
+
+def _reading_error(what: str) -> IammeterResponseError:
+    return IammeterResponseError(CACHE, f"unreadable cached reading: {what}")
+
+
+def _reading_field(data: Mapping[Any, Any], key: str) -> Any:
+    if key not in data:
+        raise _reading_error(f"{key!r} is missing")
+    return data[key]
+
+
+def _reading_text(value: object, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _reading_error(f"{what} is not text")
+
+
+def _reading_offset(value: object) -> timedelta | None:
+    """A stored UTC offset: seconds, or null for unknown."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _reading_error("utc_offset is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _reading_error("utc_offset is not finite")
+    if abs(value) >= _MAX_OFFSET.total_seconds():
+        raise _reading_error("utc_offset is out of range")
+    return timedelta(seconds=value)
+
+
+def _reading_row(values: PhaseValues) -> list[float | None]:
+    """A V2 row (see CACHE_ROWS): null where a value is unknown."""
+    return [
+        values.voltage,
+        values.current,
+        values.power,
+        values.power_factor,
+        values.energy_import,
+        values.energy_export,
+    ]

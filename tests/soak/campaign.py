@@ -37,8 +37,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.iammeter_cloud import diagnostics
-from custom_components.iammeter_cloud.api.quota import BUDGETS
 from custom_components.iammeter_cloud.const import (
+    BUDGETS,
     CONF_METERS,
     DOMAIN,
     FRESH_TOKEN_HOLD,

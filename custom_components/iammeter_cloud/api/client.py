@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 import ipaddress
 import json
 import logging
 import re
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, Self
 
 import aiohttp
 from yarl import URL
@@ -39,7 +40,7 @@ from .models import (
     parse_reading,
     parse_sites,
 )
-from .quota import QuotaLedger
+from .quota import DOCUMENTED_BUDGETS, QuotaLedger
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ OFFLINE_ANALYSIS_PATHS: Final = (
     "offlineAnalytics",
     "offlineAnalytic",
 )
+ANALYSIS_PATHS: Final[Mapping[str, tuple[str, ...]]] = {
+    "power": POWER_ANALYSIS_PATHS,
+    "offline": OFFLINE_ANALYSIS_PATHS,
+}
 
 
 # A host name (labels of letters, digits, "-" and "_"; IDNA-encoded) or an IP.
@@ -109,39 +114,105 @@ def _clean_base(url: str) -> URL:
 class IammeterCloud:
     """One IAMMETER account on one API server.
 
-    The `aiohttp` session is injected and never closed here. Every request is
-    recorded in `ledger` before it is sent and refused when it would break a
-    quota. The token goes in the `token` header, never into a URL or a log.
+    Without a `session` the client opens its own `aiohttp` session on first use
+    and closes it in `close()` (or at the end of `async with`); an injected
+    session is never closed here. Every request is recorded in `ledger` before
+    it is sent and refused when it would break a quota. The token goes in the
+    `token` header, never into a URL or a log. The analyses' local times are
+    read in `time_zone` (the account's time zone).
     """
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | None = None,
         *,
         api_url: str = DEFAULT_API_URL,
         token: str | None = None,
         ledger: QuotaLedger | None = None,
         request_timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        time_zone: tzinfo = UTC,
+        analysis_paths: Mapping[str, str] | None = None,
     ) -> None:
-        """Set up the client; nothing is sent until a call is made."""
+        """Set up the client; nothing is sent until a call is made.
+
+        `ledger`: by default one of its own with `DOCUMENTED_BUDGETS`.
+        `analysis_paths`: the analysis path spellings that worked before, by
+        kind ("power", "offline"), as `analysis_paths` returned them.
+        Raises ValueError for an API URL that is not a plain http(s) URL.
+        """
         self._session = session
+        self._own_session = session is None
         self._base = _clean_base(api_url)
-        self.token = token
-        self.ledger = ledger if ledger is not None else QuotaLedger()
+        self._token = token
+        self._ledger = ledger if ledger is not None else QuotaLedger(DOCUMENTED_BUDGETS)
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._clock = clock
-        # Analysis path spelling that worked, by kind ("power", "offline").
-        self.analysis_paths: dict[str, str] = {}
+        self._time_zone = time_zone
+        self._analysis_paths: dict[str, str] = {
+            kind: path
+            for kind, path in (analysis_paths or {}).items()
+            if kind in ANALYSIS_PATHS and path in ANALYSIS_PATHS[kind]
+        }
 
     def __repr__(self) -> str:
         """No token in here."""
         return f"IammeterCloud(api_url={str(self._base)!r})"
 
+    async def __aenter__(self) -> Self:
+        """`async with IammeterCloud(...) as client:` closes it at the end."""
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the client's own session (an injected one stays open)."""
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session the client opened itself; never an injected one."""
+        if self._own_session and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    @property
+    def token(self) -> str | None:
+        """The token sent with each request (from the constructor or `login`)."""
+        return self._token
+
+    @property
+    def ledger(self) -> QuotaLedger:
+        """The quota ledger every request is recorded in."""
+        return self._ledger
+
+    @property
+    def time_zone(self) -> tzinfo:
+        """The time zone the analyses' local times are read in."""
+        return self._time_zone
+
+    @property
+    def analysis_paths(self) -> dict[str, str]:
+        """A copy of the analysis path spellings that worked, by kind; pass it
+        to the next client's constructor to save it the probing."""
+        return dict(self._analysis_paths)
+
+    @property
+    def api_url(self) -> str:
+        """The API root requests are sent under (`https://host/api/v1/`)."""
+        return str(self._base)
+
     def _without_token(self, text: str) -> str:
         """The server's words, with the token cut out if it quotes it."""
-        if self.token:
-            text = text.replace(self.token, "**REDACTED**")
+        if self._token:
+            text = text.replace(self._token, "**REDACTED**")
         return text
 
     @property
@@ -166,14 +237,15 @@ class IammeterCloud:
         host (see `_redirect`): the token never goes to another server.
         """
         now = self._clock()
-        self.ledger.acquire(bucket, scope, endpoint, now)
+        self._ledger.acquire(bucket, scope, endpoint, now)
         headers = {"Accept": "application/json"}
-        if self.token:
-            headers["token"] = self.token
+        if self._token:
+            headers["token"] = self._token
         url = self._base.join(URL(path))
+        session = self._get_session()
         for _ in range(MAX_REDIRECTS + 1):
             try:
-                async with self._session.request(
+                async with session.request(
                     method,
                     url,
                     params=params,
@@ -227,6 +299,25 @@ class IammeterCloud:
         retry_after: str | None = None,
         with_token: bool = False,
     ) -> Any:
+        """The `data` of an answer, or the error its status or envelope means."""
+        self._check_status(endpoint, bucket, scope, now, status, retry_after)
+        if not raw.strip():
+            # "If the call count exceeds the limitation, the API returns nothing."
+            until = self._ledger.mark_empty(bucket, scope, now)
+            raise IammeterQuotaError(endpoint, until, by_server=True)
+        self._ledger.answered(bucket, scope)
+        return self._open_envelope(endpoint, raw, with_token=with_token)
+
+    def _check_status(
+        self,
+        endpoint: str,
+        bucket: str,
+        scope: str,
+        now: datetime,
+        status: int,
+        retry_after: str | None,
+    ) -> None:
+        """Raise the error an HTTP status other than 2xx means."""
         if status in (401, 403):
             raise IammeterAuthError(endpoint, f"HTTP {status}")
         if status == 404:
@@ -235,19 +326,17 @@ class IammeterCloud:
             # The request is in the ledger already (recorded before sending).
             delay = _retry_after(retry_after, now)
             if delay is None:
-                until = self.ledger.mark_exhausted(bucket, scope, now)
+                until = self._ledger.mark_exhausted(bucket, scope, now)
                 raise IammeterQuotaError(endpoint, until, by_server=True)
-            until = self.ledger.block_until(bucket, scope, now, now + delay)
+            until = self._ledger.block_until(bucket, scope, now, now + delay)
             raise IammeterQuotaError(
                 endpoint, until, by_server=True, reason="HTTP 429 with Retry-After"
             )
         if status >= 300:
             raise IammeterConnectionError(endpoint, f"HTTP {status}")
-        if not raw.strip():
-            # "If the call count exceeds the limitation, the API returns nothing."
-            until = self.ledger.mark_empty(bucket, scope, now)
-            raise IammeterQuotaError(endpoint, until, by_server=True)
-        self.ledger.answered(bucket, scope)
+
+    def _open_envelope(self, endpoint: str, raw: bytes, *, with_token: bool) -> Any:
+        """The `data` of a `{successful, message, data}` answer."""
         try:
             envelope = json.loads(raw)
         # Not JSON, or nested beyond the stack.
@@ -266,7 +355,7 @@ class IammeterCloud:
 
     async def login(self, username: str, password: str) -> LoginResult:
         """Log in (5 per hour and 30 per day per IP); keeps the new token."""
-        self.token = None
+        self._token = None
         try:
             data = await self._request(
                 "login",
@@ -279,7 +368,7 @@ class IammeterCloud:
         except IammeterApiError as err:
             raise IammeterAuthError("login", "user name or password refused") from err
         result = parse_login(data, "login")
-        self.token = result.token
+        self._token = result.token
         return result
 
     async def latest(self, sn: str) -> Reading:
@@ -333,7 +422,7 @@ class IammeterCloud:
     ) -> PowerAnalysis:
         """Average, daytime average, minimum and maximum power (5 a day)."""
         data = await self._analysis("power", POWER_ANALYSIS_PATHS, sn, start, end, {})
-        return parse_power_analysis(data, "power_analysis")
+        return parse_power_analysis(data, "power_analysis", self._time_zone)
 
     async def offline_analysis(
         self,
@@ -351,7 +440,7 @@ class IammeterCloud:
             end,
             {"interval": str(interval)},
         )
-        return parse_offline_analysis(data, "offline_analysis")
+        return parse_offline_analysis(data, "offline_analysis", self._time_zone)
 
     async def _analysis(
         self,
@@ -367,7 +456,7 @@ class IammeterCloud:
         params = {"sn": sn} | extra
         if start is not None and end is not None:
             params |= _range(start, end)
-        known = self.analysis_paths.get(kind)
+        known = self._analysis_paths.get(kind)
         candidates = [known] if known else list(paths)
         for path in candidates:
             try:
@@ -376,11 +465,11 @@ class IammeterCloud:
                 )
             except IammeterEndpointNotFoundError:
                 continue
-            self.analysis_paths[kind] = path
+            self._analysis_paths[kind] = path
             if data is None:
                 raise IammeterResponseError(endpoint, "no data")
             return data
-        self.analysis_paths.pop(kind, None)
+        self._analysis_paths.pop(kind, None)
         raise IammeterEndpointNotFoundError(endpoint, "no known path answered")
 
     async def meters(self) -> list[Meter] | None:

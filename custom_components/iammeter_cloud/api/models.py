@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 import logging
 import math
 import re
@@ -17,6 +17,14 @@ _LOGGER = logging.getLogger(__name__)
 _TIME = re.compile(
     r"\s*(\d{4})[/-](\d{1,2})[/-](\d{1,2})[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?"
 )
+# A local time of an analysis: the time of day may be left out (midnight).
+_LOCAL_TIME = re.compile(
+    r"\s*(\d{4})[/-](\d{1,2})[/-](\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2}))?|\s*$)"
+)
+QUARTER_HOUR: Final = timedelta(minutes=15)
+# A UTC offset is less than a day (as `datetime.timezone` requires).
+_MAX_OFFSET: Final = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,9 @@ class Reading:
 
     time: datetime
     """UTC time of the reading (`gmtTime`)."""
-    local_time: str
+    utc_offset: timedelta | None
+    """The meter's UTC offset: its local time (`localTime`, `rtcTime`) minus
+    `time`, rounded to the quarter hour; None when the local time is unreadable."""
     phases: tuple[PhaseValues, ...]
     """1 row for a single-phase meter, 3 (A, B, C) for a three-phase meter."""
     net: PhaseValues | None = None
@@ -94,10 +104,14 @@ class LoginResult:
 
 @dataclass(frozen=True, slots=True)
 class PowerAnalysis:
-    """Power statistics of a meter over a date range (W)."""
+    """Power statistics of a meter over a date range (W).
 
-    start: str
-    end: str
+    `start` and `end` are aware times in the client's `time_zone` (the account's
+    local times); None when the cloud's text is unreadable.
+    """
+
+    start: datetime | None
+    end: datetime | None
     average: float
     daytime_average: float
     minimum: float
@@ -106,19 +120,23 @@ class PowerAnalysis:
 
 @dataclass(frozen=True, slots=True)
 class Outage:
-    """One offline period."""
+    """One offline period: aware times in the client's `time_zone`."""
 
-    start: str
-    end: str
+    start: datetime
+    end: datetime
     minutes: float
 
 
 @dataclass(frozen=True, slots=True)
 class OfflineAnalysis:
-    """How long a meter was offline over a date range (minutes)."""
+    """How long a meter was offline over a date range (minutes).
 
-    start: str
-    end: str
+    `start` and `end` as in `PowerAnalysis`. An outage whose times are
+    unreadable is left out of `outages` (its minutes still count).
+    """
+
+    start: datetime | None
+    end: datetime | None
     offline_minutes: float
     total_minutes: float
     outages: tuple[Outage, ...]
@@ -193,6 +211,44 @@ def parse_time(value: object, endpoint: str) -> datetime:
         raise _fail(endpoint, "time is out of range") from None
 
 
+def parse_local_time(value: object, time_zone: tzinfo, endpoint: str) -> datetime:
+    """Parse a local time of the account (`2026/6/9 5:00:00`) in `time_zone`.
+
+    The time of day may be left out (midnight). A text with its own UTC offset
+    (ISO 8601) is that moment, shown in `time_zone`.
+    """
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+            if moment.tzinfo is not None:
+                return moment.astimezone(time_zone)
+        except (ValueError, OverflowError):
+            pass
+    match = _LOCAL_TIME.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise _fail(endpoint, "local time is not of the form Y/M/D H:MM:SS")
+    try:
+        year, month, day, hour, minute, second = (int(g or 0) for g in match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=time_zone)
+    except ValueError:
+        raise _fail(endpoint, "local time is out of range") from None
+
+
+def parse_utc_offset(local: object, utc: datetime) -> timedelta | None:
+    """A meter's UTC offset: its local time text minus the UTC time of the same
+    reading, rounded to the quarter hour. None when the text is unreadable or
+    the difference is a day or more (no time zone is that far off)."""
+    try:
+        naive = parse_time(local, "utc_offset").replace(tzinfo=None)
+    except IammeterResponseError:
+        return None
+    difference = naive - utc.astimezone(UTC).replace(tzinfo=None)
+    if abs(difference) >= _MAX_OFFSET:
+        return None
+    offset = round(difference / QUARTER_HOUR) * QUARTER_HOUR
+    return offset if abs(offset) < _MAX_OFFSET else None
+
+
 def _opt_num(value: object, endpoint: str, what: str) -> float | None:
     """`_num`, or None for `null` (an unknown value)."""
     return None if value is None else _num(value, endpoint, what)
@@ -228,18 +284,19 @@ ROW_LAYOUTS: Final[Mapping[str, tuple[RowLayout, ...]]] = {
     "meterdatalist2": (V2_ROW,),
     "meterdata": (V1_ROW,),
     "meterdatalist": (V1_ROW,),  # 5 values a phase, cut from the flat point
-    # `reading_to_dict` writes V2 rows (nulls for unknown values); stores written
-    # before hold 6-value rows, or 5-value V1 rows where the PF was unknown.
-    "cache": (V2_ROW, V1_ROW),
 }
 """The row layouts of each endpoint, the longest first: a row takes the first
 layout it is long enough for. Other endpoint names read V2 rows."""
 
 
-def parse_row(row: object, endpoint: str) -> PhaseValues:
-    """One phase row, read with the layout of `endpoint` (see ROW_LAYOUTS)."""
+def parse_row(
+    row: object, endpoint: str, layouts: Sequence[RowLayout] | None = None
+) -> PhaseValues:
+    """One phase row, read with `layouts` (the longest first), by default the
+    layouts of `endpoint` (see ROW_LAYOUTS)."""
     values = _list(row, endpoint, "a row")
-    layouts = ROW_LAYOUTS.get(endpoint, (V2_ROW,))
+    if layouts is None:
+        layouts = ROW_LAYOUTS.get(endpoint, (V2_ROW,))
     layout = next((lay for lay in layouts if len(values) >= lay.size), None)
     if layout is None:
         raise _fail(endpoint, f"a row of {len(values)} values")
@@ -261,10 +318,10 @@ def parse_row(row: object, endpoint: str) -> PhaseValues:
 
 
 def parse_rows(
-    rows: object, endpoint: str
+    rows: object, endpoint: str, layouts: Sequence[RowLayout] | None = None
 ) -> tuple[tuple[PhaseValues, ...], PhaseValues | None]:
     """Rows of one reading: 1 phase, 3 phases, or 3 phases and the net row."""
-    parsed = [parse_row(r, endpoint) for r in _list(rows, endpoint, "values")]
+    parsed = [parse_row(r, endpoint, layouts) for r in _list(rows, endpoint, "values")]
     if len(parsed) == 1 or len(parsed) == 3:
         return tuple(parsed), None
     if len(parsed) == 4:
@@ -275,9 +332,11 @@ def parse_rows(
 def parse_reading(data: object, endpoint: str) -> Reading:
     """`data` of `meterdata2` / `meterdata`."""
     phases, net = parse_rows(_get(data, "values", endpoint), endpoint)
+    time = parse_time(_get(data, "gmtTime", endpoint), endpoint)
+    local = _str(_get(data, "localTime", endpoint), endpoint, "localTime")
     return Reading(
-        time=parse_time(_get(data, "gmtTime", endpoint), endpoint),
-        local_time=_str(_get(data, "localTime", endpoint), endpoint, "localTime"),
+        time=time,
+        utc_offset=parse_utc_offset(local, time),
         phases=phases,
         net=net,
     )
@@ -289,10 +348,12 @@ def parse_history(data: object, endpoint: str) -> list[Reading]:
     readings = []
     for point in points:
         phases, net = parse_rows(_get(point, "values", endpoint), endpoint)
+        time = parse_time(_get(point, "gmtTime", endpoint), endpoint)
+        local = _str(_get(point, "rtcTime", endpoint), endpoint, "rtcTime")
         readings.append(
             Reading(
-                time=parse_time(_get(point, "gmtTime", endpoint), endpoint),
-                local_time=_str(_get(point, "rtcTime", endpoint), endpoint, "rtcTime"),
+                time=time,
+                utc_offset=parse_utc_offset(local, time),
                 phases=phases,
                 net=net,
             )
@@ -317,10 +378,12 @@ def parse_flat_history(
             raise _fail(endpoint, f"a point of {len(flat)} values")
         rows = [numbers[i : i + 5] for i in range(0, len(numbers), 5)]
         phases, net = parse_rows(rows, endpoint)
+        time = parse_time(times[utc_index], endpoint)
+        local = _str(times[1 - utc_index], endpoint, "local time")
         readings.append(
             Reading(
-                time=parse_time(times[utc_index], endpoint),
-                local_time=_str(times[1 - utc_index], endpoint, "local time"),
+                time=time,
+                utc_offset=parse_utc_offset(local, time),
                 phases=phases,
                 net=net,
             )
@@ -405,15 +468,29 @@ def _meter(item: object, site_name: str, endpoint: str) -> Meter:
     return Meter(sn, name if isinstance(name, str) else sn, site_name)
 
 
-def parse_power_analysis(data: object, endpoint: str) -> PowerAnalysis:
-    """`data` of the power analysis."""
+def _range_time(
+    data: object, key: str, time_zone: tzinfo, endpoint: str
+) -> datetime | None:
+    """An analysis's `startTime`/`endTime`: text as always; None if unreadable."""
+    text = _str(_get(data, key, endpoint), endpoint, key)
+    try:
+        return parse_local_time(text, time_zone, endpoint)
+    except IammeterResponseError:
+        _LOGGER.debug("The %s of an analysis is unreadable: %r", key, text[:40])
+        return None
+
+
+def parse_power_analysis(
+    data: object, endpoint: str, time_zone: tzinfo = UTC
+) -> PowerAnalysis:
+    """`data` of the power analysis; its times are local times in `time_zone`."""
 
     def num(key: str) -> float:
         return _num(_get(data, key, endpoint), endpoint, key)
 
     return PowerAnalysis(
-        start=_str(_get(data, "startTime", endpoint), endpoint, "startTime"),
-        end=_str(_get(data, "endTime", endpoint), endpoint, "endTime"),
+        start=_range_time(data, "startTime", time_zone, endpoint),
+        end=_range_time(data, "endTime", time_zone, endpoint),
         average=num("average"),
         daytime_average=num("dayTimeAverage"),
         minimum=num("minimum"),
@@ -421,69 +498,44 @@ def parse_power_analysis(data: object, endpoint: str) -> PowerAnalysis:
     )
 
 
-def parse_offline_analysis(data: object, endpoint: str) -> OfflineAnalysis:
-    """`data` of the offline analysis."""
-    outages = []
-    for item in _list(_get(data, "list", endpoint), endpoint, "list"):
-        outages.append(
-            Outage(
-                start=_str(_get(item, "startTime", endpoint), endpoint, "startTime"),
-                end=_str(_get(item, "endTime", endpoint), endpoint, "endTime"),
-                minutes=_num(_get(item, "duration", endpoint), endpoint, "duration"),
-            )
+def _outage(item: object, time_zone: tzinfo, endpoint: str) -> Outage | None:
+    """One item of the outage list; None (logged) when its times are unreadable."""
+    start = _str(_get(item, "startTime", endpoint), endpoint, "startTime")
+    end = _str(_get(item, "endTime", endpoint), endpoint, "endTime")
+    minutes = _num(_get(item, "duration", endpoint), endpoint, "duration")
+    try:
+        return Outage(
+            start=parse_local_time(start, time_zone, endpoint),
+            end=parse_local_time(end, time_zone, endpoint),
+            minutes=minutes,
         )
+    except IammeterResponseError as err:
+        _LOGGER.debug("An outage of the offline analysis skipped: %s", err)
+        return None
+
+
+def parse_offline_analysis(
+    data: object, endpoint: str, time_zone: tzinfo = UTC
+) -> OfflineAnalysis:
+    """`data` of the offline analysis; its times are local times in `time_zone`.
+
+    An outage whose times are unreadable is skipped (logged at debug).
+    """
+    items = _list(_get(data, "list", endpoint), endpoint, "list")
+    outages = [_outage(item, time_zone, endpoint) for item in items]
     offline = _num(_get(data, "offlineCount", endpoint), endpoint, "offlineCount")
     total = _num(_get(data, "totalCount", endpoint), endpoint, "totalCount")
     if offline < 0 or total < 0:
         raise _fail(endpoint, "a negative count")
     return OfflineAnalysis(
-        start=_str(_get(data, "startTime", endpoint), endpoint, "startTime"),
-        end=_str(_get(data, "endTime", endpoint), endpoint, "endTime"),
+        start=_range_time(data, "startTime", time_zone, endpoint),
+        end=_range_time(data, "endTime", time_zone, endpoint),
         offline_minutes=offline,
         total_minutes=total,
-        outages=tuple(outages),
+        outages=tuple(o for o in outages if o is not None),
     )
 
 
 def format_date(day: date) -> str:
     """Dates in queries: `YYYY-MM-DD`."""
     return day.isoformat()
-
-
-def reading_to_dict(reading: Reading) -> dict[str, Any]:
-    """A JSON-serialisable copy of a reading (for caches)."""
-    return {
-        "time": reading.time.isoformat(),
-        "local_time": reading.local_time,
-        "phases": [_row(p) for p in reading.phases],
-        "net": None if reading.net is None else _row(reading.net),
-    }
-
-
-def reading_from_dict(data: object) -> Reading:
-    """The inverse of `reading_to_dict`; raises IammeterResponseError if malformed."""
-    where = "cache"
-    try:
-        time = datetime.fromisoformat(_str(_get(data, "time", where), where, "time"))
-    except ValueError:
-        raise _fail(where, "time") from None
-    phases, _ = parse_rows(_get(data, "phases", where), where)
-    net = _get(data, "net", where)
-    return Reading(
-        time=time if time.tzinfo else time.replace(tzinfo=UTC),
-        local_time=_str(_get(data, "local_time", where), where, "local_time"),
-        phases=phases,
-        net=None if net is None else parse_row(net, where),
-    )
-
-
-def _row(values: PhaseValues) -> list[float | None]:
-    """A V2 row (see ROW_LAYOUTS["cache"]): null where a value is unknown."""
-    return [
-        values.voltage,
-        values.current,
-        values.power,
-        values.power_factor,
-        values.energy_import,
-        values.energy_export,
-    ]

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final
 
 from .exceptions import IammeterQuotaError
@@ -29,19 +30,18 @@ class Budget:
     window: timedelta
 
 
-# Budgets by bucket (vendor documentation). `meterdata` and `meterdata2` most
-# likely share one counter: they share one budget here.
-BUDGETS: Final[Mapping[str, tuple[Budget, ...]]] = {
-    "login": (Budget(5, HOUR), Budget(30, DAY)),
-    "meterdata": (Budget(12, HOUR),),
-    "power_analysis": (Budget(5, DAY),),
-    "offline_analysis": (Budget(5, DAY),),
-    # History (`meterdatalist`/`meterdatalist2`): the vendor documents no quota
-    # and asks to call sparingly. Ours: 6 a day per meter (one backfill answer
-    # covers a whole gap; manual backfills share the budget).
-    "history": (Budget(6, DAY),),
-}
-_KEEP: Final = max(b.window for budgets in BUDGETS.values() for b in budgets)
+# The vendor's documented budgets, by bucket. `meterdata` and `meterdata2` most
+# likely share one counter: they share one budget here. History
+# (`meterdatalist`/`meterdatalist2`) has no documented quota (the vendor asks to
+# call sparingly): a caller that sends history requests adds a budget of its own.
+DOCUMENTED_BUDGETS: Final[Mapping[str, tuple[Budget, ...]]] = MappingProxyType(
+    {
+        "login": (Budget(5, HOUR), Budget(30, DAY)),
+        "meterdata": (Budget(12, HOUR),),
+        "power_analysis": (Budget(5, DAY),),
+        "offline_analysis": (Budget(5, DAY),),
+    }
+)
 
 # An empty answer means "quota used up" -- or was a one-off. In these buckets the
 # first empty answer in a row is tried again after this long (or when the budget
@@ -49,7 +49,9 @@ _KEEP: Final = max(b.window for budgets in BUDGETS.values() for b in budgets)
 # (another client took it): no request until an hour after the first one. Other
 # buckets (logins, analyses, history) cost more per try and hold no live values:
 # they wait for the whole window at once.
-EMPTY_RETRY: Final[Mapping[str, timedelta]] = {"meterdata": timedelta(minutes=3)}
+EMPTY_RETRY: Final[Mapping[str, timedelta]] = MappingProxyType(
+    {"meterdata": timedelta(minutes=3)}
+)
 
 
 def _ts(moment: datetime) -> float:
@@ -61,17 +63,47 @@ def _dt(stamp: float) -> datetime:
 
 
 class QuotaLedger:
-    """Requests sent per (bucket, scope), with the budgets above."""
+    """Requests sent per (bucket, scope), within the budgets it is given.
 
-    def __init__(self, budgets: Mapping[str, tuple[Budget, ...]] = BUDGETS) -> None:
-        """Start empty; `restore` brings back an exported state."""
-        self.budgets = budgets
+    A bucket without a budget is not limited (and not recorded).
+    """
+
+    def __init__(
+        self,
+        budgets: Mapping[str, tuple[Budget, ...]],
+        *,
+        empty_retry: Mapping[str, timedelta] = EMPTY_RETRY,
+    ) -> None:
+        """Start empty; `restore` brings back an exported state.
+
+        `budgets`: by bucket, e.g. `DOCUMENTED_BUDGETS`; `empty_retry`: the
+        buckets whose first empty answer in a row is retried after a moment
+        (see `mark_empty`).
+        """
+        self._budgets: Mapping[str, tuple[Budget, ...]] = MappingProxyType(
+            {bucket: tuple(limits) for bucket, limits in budgets.items()}
+        )
+        self._empty_retry: Mapping[str, timedelta] = MappingProxyType(dict(empty_retry))
+        # Requests are kept a day at least (`used` may look back that far).
+        self._keep = max(
+            [DAY, *(b.window for limits in self._budgets.values() for b in limits)]
+        )
         self._sent: dict[tuple[str, str], list[float]] = {}
         self._blocked: dict[tuple[str, str], float] = {}
         self._empty: dict[tuple[str, str], float] = {}
         """When the current run of empty answers began (not stored: a restart
         in between costs one more short retry)."""
         self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def budgets(self) -> Mapping[str, tuple[Budget, ...]]:
+        """The budgets by bucket (read-only)."""
+        return self._budgets
+
+    @property
+    def empty_retry(self) -> Mapping[str, timedelta]:
+        """The retry delays after a first empty answer, by bucket (read-only)."""
+        return self._empty_retry
 
     def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` after every change; returns a function that removes it."""
@@ -89,7 +121,7 @@ class QuotaLedger:
         that are old by then still count today. Only `acquire`, at the real
         now, forgets what has left every window.
         """
-        horizon = _ts(now - _KEEP)
+        horizon = _ts(now - self._keep)
         return [t for t in self._sent.get((bucket, scope), []) if t > horizon]
 
     def used(self, bucket: str, scope: str, now: datetime, window: timedelta) -> int:
@@ -186,13 +218,13 @@ class QuotaLedger:
     def mark_empty(self, bucket: str, scope: str, now: datetime) -> datetime:
         """The server answered nothing (its sign of a used-up quota).
 
-        In the buckets of `EMPTY_RETRY` the first empty answer in a row may be a
+        In the buckets of `empty_retry` the first empty answer in a row may be a
         one-off: the next request waits only a moment. A second in a row means
         the cloud's window is full: every request it counted was sent before
         the first empty answer, so the window has passed an hour after that one.
         Elsewhere the window is waited for at once (`mark_exhausted`).
         """
-        retry = EMPTY_RETRY.get(bucket)
+        retry = self._empty_retry.get(bucket)
         if retry is None:
             return self.mark_exhausted(bucket, scope, now)
         key = (bucket, scope)

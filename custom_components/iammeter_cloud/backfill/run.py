@@ -11,8 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.util import dt as dt_util
 
-from ..api import IammeterError, Reading
-from ..api.models import parse_time
+from ..api import Reading
 from ..const import LOGGER
 from ..coordinator import IammeterMeterCoordinator
 from ..energy import counters
@@ -226,9 +225,8 @@ class BackfillRun:
 
 
 def utc_offset(reading: Reading) -> timedelta:
-    """The meter's UTC offset (its local and UTC times), to the quarter hour."""
-    try:
-        local = parse_time(reading.local_time, "backfill")
-    except IammeterError:
+    """The meter's UTC offset (its local and UTC times), to the quarter hour;
+    Home Assistant's own when the meter's local time was unreadable."""
+    if reading.utc_offset is None:
         return dt_util.now().utcoffset() or timedelta()
-    return round((local - reading.time) / timedelta(minutes=15)) * timedelta(minutes=15)
+    return reading.utc_offset

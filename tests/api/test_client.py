@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+import json
 import logging
 from pathlib import Path
 import socket
 import ssl
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
@@ -23,7 +25,10 @@ import pytest
 from yarl import URL
 
 from custom_components.iammeter_cloud.api import (
+    DOCUMENTED_BUDGETS,
+    EMPTY_RETRY,
     TOKEN_REFUSED_MESSAGES,
+    Budget,
     IammeterApiError,
     IammeterAuthError,
     IammeterCloud,
@@ -36,15 +41,15 @@ from custom_components.iammeter_cloud.api import (
     Meter,
     Outage,
     PhaseValues,
+    QuotaLedger,
+    is_token_refusal,
 )
-from custom_components.iammeter_cloud.api.client import _redirect, is_token_refusal
-from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
+from custom_components.iammeter_cloud.api.client import _redirect
 from tests.simulator import (
     CloudSimulator,
     FrontRequest,
     RedirectFront,
     SimMeter,
-    fmt_time,
     to_minute,
 )
 
@@ -52,6 +57,9 @@ T0 = datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC)  # 12:00:30 in Warsaw
 TODAY, YESTERDAY = date(2026, 11, 20), date(2026, 11, 19)  # local dates
 USER, PASSWORD = "demo@example.com", "demo-password"
 SN1, SN3 = "SIM1PHASE001", "SIM3PHASE001"
+WARSAW = ZoneInfo("Europe/Warsaw")  # the demo account's meters: UTC+1 in November
+# The documented budgets and one of a caller's own (the integration's history).
+BUDGETS = {**DOCUMENTED_BUDGETS, "history": (Budget(6, timedelta(days=1)),)}
 
 
 class Clock:
@@ -88,6 +96,7 @@ class Env:
     def new_client(self, **kwargs: Any) -> IammeterCloud:
         """Another client with the same token and a fresh ledger."""
         kwargs.setdefault("api_url", self.sim.base_url)
+        kwargs.setdefault("ledger", QuotaLedger(BUDGETS))
         return IammeterCloud(
             self.session, token=self.client.token, clock=self.clock, **kwargs
         )
@@ -138,7 +147,11 @@ async def env(
     try:
         async with aiohttp.ClientSession() as session:
             client = IammeterCloud(
-                session, api_url=sim.base_url, clock=clock, request_timeout=0.3
+                session,
+                api_url=sim.base_url,
+                clock=clock,
+                request_timeout=0.3,
+                ledger=QuotaLedger(BUDGETS),
             )
             result = await client.login(USER, PASSWORD)
             env = Env(sim, clock, session, client, seen, {PASSWORD, result.token})
@@ -255,7 +268,7 @@ async def test_latest_is_the_model_reading_of_the_minute(
         minute = env.clock.now.replace(second=0)
         assert reading.time == minute
         assert reading.time.utcoffset() == timedelta(0)
-        assert reading.local_time == fmt_time(minute + timedelta(hours=1))
+        assert reading.utc_offset == timedelta(hours=1)
         assert reading.power == sum(r[2] for r in expected)
         assert reading.energy_import == pytest.approx(sum(r[4] for r in expected))
         env.clock.advance(timedelta(minutes=7, seconds=13))
@@ -269,7 +282,7 @@ async def test_latest_three_phase_values_and_signed_power(env: Env) -> None:
     assert c == PhaseValues(228.57, 1.252, 171, 0.6, 2870.712, 0.0)
     assert reading.power == 182 - 1460 + 171
     assert reading.time == datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
-    assert reading.local_time == "2026/11/20 12:00:00"
+    assert reading.utc_offset == timedelta(hours=1)
 
 
 async def test_latest_with_a_net_row(env: Env) -> None:
@@ -306,7 +319,7 @@ async def test_history_agrees_with_latest(env: Env, sn: str) -> None:
     # every 5 minutes from local midnight (23:00 UTC) up to now (11:00 UTC)
     assert len(points) == 12 * 12 + 1
     assert points[0].time == datetime(2026, 11, 19, 23, 0, tzinfo=UTC)
-    assert points[0].local_time == "2026/11/20 0:00:00"
+    assert points[0].utc_offset == timedelta(hours=1)
     assert [p.time for p in points] == sorted(p.time for p in points)
     assert points[-1] == latest
     older = points[-13]
@@ -320,7 +333,7 @@ async def test_history_v1_agrees_with_latest_v1(env: Env, sn: str) -> None:
     points = await env.client.history_v1(sn, YESTERDAY, TODAY, interval=3600)
     assert len(points) == 24 + 13
     assert points[0].time == datetime(2026, 11, 18, 23, 0, tzinfo=UTC)
-    assert points[0].local_time == "2026/11/19 0:00:00"
+    assert points[0].utc_offset == timedelta(hours=1)
     assert points[-1] == latest
     assert all(p.power_factor is None for r in points for p in r.phases)
     assert len(points[-1].phases) == len(env.expected_rows(sn))
@@ -346,8 +359,9 @@ async def test_power_analysis_of_a_day(env: Env) -> None:
     watts = [meter.total_power(m) for m in range(lo, lo + 1440)]
     day = watts[8 * 60 : 20 * 60]
     result = await env.client.power_analysis(SN3, YESTERDAY, YESTERDAY)
-    assert result.start == "2026/11/19 0:00:00"
-    assert result.end == "2026/11/19 23:59:59"
+    # The client's time zone is UTC unless it is given another.
+    assert result.start == datetime(2026, 11, 19, tzinfo=UTC)
+    assert result.end == datetime(2026, 11, 19, 23, 59, 59, tzinfo=UTC)
     assert result.average == round(sum(watts) / len(watts))
     assert result.daytime_average == round(sum(day) / len(day))
     assert result.minimum == round(min(watts)) < 0
@@ -361,7 +375,10 @@ async def test_power_analysis_of_a_day(env: Env) -> None:
 
 async def test_power_analysis_defaults_to_the_last_seven_days(env: Env) -> None:
     result = await env.client.power_analysis(SN1)
-    assert (result.start, result.end) == ("2026/11/14 0:00:00", "2026/11/20 23:59:59")
+    assert (result.start, result.end) == (
+        datetime(2026, 11, 14, tzinfo=UTC),
+        datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC),
+    )
     assert result.minimum <= result.average <= result.maximum
 
 
@@ -372,11 +389,17 @@ async def test_offline_analysis(env: Env) -> None:
     )
     meter.set_offline(T0 - timedelta(hours=1), T0 - timedelta(minutes=57))  # 3 min
     result = await env.client.offline_analysis(SN1, YESTERDAY, TODAY)
-    assert result.start == "2026/11/19 0:00:00"
-    assert result.end == "2026/11/20 23:59:59"
+    assert result.start == datetime(2026, 11, 19, tzinfo=UTC)
+    assert result.end == datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC)
     assert result.offline_minutes == 10
     assert result.total_minutes == 2 * 1440
-    assert result.outages == (Outage("2026/11/20 9:00:00", "2026/11/20 9:10:00", 10),)
+    assert result.outages == (
+        Outage(
+            datetime(2026, 11, 20, 9, tzinfo=UTC),
+            datetime(2026, 11, 20, 9, 10, tzinfo=UTC),
+            10,
+        ),
+    )
     assert result.availability == round(100 * (2880 - 10) / 2880, 2)
     assert env.seen[-1].url.query["interval"] == "5"
     shorter = await env.client.offline_analysis(SN1, YESTERDAY, TODAY, interval=2)
@@ -1108,7 +1131,13 @@ async def test_a_custom_url_over_http_that_redirects_to_https_works(
                     IammeterConnectionError, client.login(USER, PASSWORD)
                 )
                 assert str(err) == "login: HTTP 405"
-                client.token = sim.issue_token(USER)
+                client = IammeterCloud(
+                    session,
+                    api_url=f"http://{CLOUD}",
+                    clock=clock,
+                    token=sim.issue_token(USER),
+                    ledger=client.ledger,
+                )
             else:  # the login's body went along
                 assert (await client.login(USER, PASSWORD)).account_id == 1001
             reading = await client.latest(SN3)
@@ -1137,3 +1166,167 @@ async def _raises[E: BaseException](kind: type[E], call: Awaitable[Any]) -> E:
     with pytest.raises(kind) as info:
         await call
     return info.value
+
+
+# --- times ------------------------------------------------------------------------
+
+
+async def test_the_utc_offset_of_a_meter_west_of_greenwich(env: Env) -> None:
+    west = SimMeter("SIMNEWFOUND1", 1, "West", tz="America/St_Johns")
+    env.sim.add_account(USER, PASSWORD, 1001, [west], "Cottage")
+    reading = await env.client.latest(west.sn)
+    assert reading.time == datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+    assert reading.utc_offset == timedelta(hours=-3, minutes=-30)
+    points = await env.client.history(west.sn, TODAY, TODAY)
+    assert {p.utc_offset for p in points} == {timedelta(hours=-3, minutes=-30)}
+    assert points[0].time == datetime(2026, 11, 20, 3, 30, tzinfo=UTC)  # 0:00 local
+    (v1,) = {p.utc_offset for p in await env.client.history_v1(west.sn, TODAY, TODAY)}
+    assert v1 == timedelta(hours=-3, minutes=-30)
+
+
+async def test_analysis_times_are_aware_in_the_given_time_zone(env: Env) -> None:
+    client = env.new_client(time_zone=WARSAW)
+    assert client.time_zone is WARSAW
+    env.meter(SN1).set_offline(
+        T0 - timedelta(hours=3), T0 - timedelta(hours=3) + timedelta(minutes=10)
+    )
+    offline = await client.offline_analysis(SN1, YESTERDAY, TODAY)
+    (outage,) = offline.outages
+    assert outage.start == datetime(2026, 11, 20, 9, tzinfo=WARSAW)
+    assert outage.start == datetime(2026, 11, 20, 8, tzinfo=UTC)  # the same moment
+    assert outage.end == datetime(2026, 11, 20, 9, 10, tzinfo=WARSAW)
+    assert outage.start.tzinfo is WARSAW
+    assert offline.start == datetime(2026, 11, 19, tzinfo=WARSAW)
+    assert offline.end == datetime(2026, 11, 20, 23, 59, 59, tzinfo=WARSAW)
+    power = await client.power_analysis(SN3, YESTERDAY, YESTERDAY)
+    assert power.start == datetime(2026, 11, 19, tzinfo=WARSAW)
+    assert power.start is not None
+    assert power.start.tzinfo is WARSAW
+    assert power.end == datetime(2026, 11, 19, 23, 59, 59, tzinfo=WARSAW)
+
+
+async def test_an_outage_with_unreadable_times_is_skipped(
+    socket_enabled: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    data = {
+        "startTime": "2026/11/14 0:00:00",
+        "endTime": "2026/11/20 23:59:59",
+        "offlineCount": 40,
+        "totalCount": 10080,
+        "list": [
+            {"startTime": "2026/11/15 9:00:00", "endTime": "soon", "duration": 10},
+            {
+                "startTime": "2026/11/16 1:00:00",
+                "endTime": "2026/11/16 1:30",
+                "duration": 30,
+            },
+        ],
+    }
+    body = json.dumps({"successful": True, "message": None, "data": data}).encode()
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with IammeterCloud(
+            api_url=url, token="t0ken", time_zone=WARSAW
+        ) as client:
+            result = await client.offline_analysis(SN1)
+    finally:
+        await runner.cleanup()
+    assert result.outages == (
+        Outage(
+            datetime(2026, 11, 16, 1, tzinfo=WARSAW),
+            datetime(2026, 11, 16, 1, 30, tzinfo=WARSAW),
+            30,
+        ),
+    )
+    assert result.offline_minutes == 40  # the cloud's own count
+    assert "outage of the offline analysis skipped" in caplog.text
+
+
+# --- lifecycle and read-only state --------------------------------------------------
+
+
+async def test_close_closes_the_clients_own_session(env: Env) -> None:
+    client = IammeterCloud(api_url=env.sim.base_url, clock=env.clock)
+    assert client._session is None  # none until the first request
+    env.secrets.add((await client.login(USER, PASSWORD)).token)
+    own = client._session
+    assert own is not None
+    assert not own.closed
+    await client.close()
+    assert own.closed
+    await client.close()  # twice is fine
+    # Used again: a new session of its own, closed again.
+    assert (await client.latest(SN1)).phases
+    again = client._session
+    assert again is not None
+    assert again is not own
+    await client.close()
+    assert again.closed
+
+
+async def test_close_never_closes_an_injected_session(env: Env) -> None:
+    await env.client.close()
+    assert not env.session.closed
+    assert (await env.client.latest(SN1)).phases  # still works
+    async with env.new_client() as client:
+        assert (await client.latest(SN3)).phases
+    assert not env.session.closed
+
+
+async def test_the_client_as_a_context_manager(env: Env) -> None:
+    async with IammeterCloud(api_url=env.sim.base_url, clock=env.clock) as client:
+        env.secrets.add((await client.login(USER, PASSWORD)).token)
+        reading = await client.latest(SN1)
+        own = client._session
+    assert reading.phases == (phase(env.expected_rows(SN1)[0]),)
+    assert own is not None
+    assert own.closed
+    async with IammeterCloud() as unused:
+        pass
+    assert unused._session is None  # never opened, nothing to close
+
+
+async def test_the_clients_state_is_read_only(env: Env) -> None:
+    client = env.client
+    token = client.token
+    with pytest.raises(AttributeError):
+        client.token = "other"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        client.analysis_paths = {}  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        client.ledger = QuotaLedger({})  # type: ignore[misc]
+    assert client.token == token
+    await client.power_analysis(SN1)
+    paths = client.analysis_paths
+    assert paths == {"power": "powerAnalysis"}
+    paths["power"] = "powerAnalytic"  # a copy: the client keeps its own
+    paths["offline"] = "offlineAnalytic"
+    assert client.analysis_paths == {"power": "powerAnalysis"}
+    default = IammeterCloud(env.session, api_url=env.sim.base_url)
+    assert default.ledger.budgets == DOCUMENTED_BUDGETS  # its own ledger
+
+
+async def test_analysis_paths_that_worked_before_are_given_to_the_constructor(
+    env: Env,
+) -> None:
+    env.sim.analysis_spelling = "powerAnalytic"
+    known = {"power": "powerAnalytic", "offline": "offlineAnalytic"}
+    client = env.new_client(analysis_paths=known)
+    assert client.analysis_paths == known
+    await client.power_analysis(SN1)
+    await client.offline_analysis(SN1)
+    assert env.sim.count("not_found") == 0  # no probing
+    # Only the known spellings of the known kinds: a path goes into the URL.
+    odd = env.new_client(analysis_paths={"power": "../user/login", "energy": "x"})
+    assert odd.analysis_paths == {}

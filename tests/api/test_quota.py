@@ -13,17 +13,19 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.iammeter_cloud.api import (
-    BUDGETS,
+    DOCUMENTED_BUDGETS,
+    EMPTY_RETRY,
     Budget,
     IammeterCloud,
     IammeterQuotaError,
     QuotaLedger,
 )
-from custom_components.iammeter_cloud.api.quota import EMPTY_RETRY
 from tests.simulator import CloudSimulator
 
 T0 = datetime(2026, 11, 20, 11, 0, 30, tzinfo=UTC)
 MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
+# The documented budgets and one of a caller's own (the integration's history).
+BUDGETS = {**DOCUMENTED_BUDGETS, "history": (Budget(6, DAY),)}
 SN1, SN3 = "SIM1PHASE001", "SIM3PHASE001"
 HOST = "www.iammeter.com"
 
@@ -49,12 +51,38 @@ def test_budgets_are_the_vendors() -> None:
         "meterdata": (Budget(12, HOUR),),
         "power_analysis": (Budget(5, DAY),),
         "offline_analysis": (Budget(5, DAY),),
-        "history": (Budget(6, DAY),),  # ours: the vendor documents none
-    } == BUDGETS
+    } == DOCUMENTED_BUDGETS  # history: the vendor documents none
+
+
+def test_budgets_and_empty_retry_are_read_only() -> None:
+    budgets = {"meterdata": (Budget(2, HOUR),)}
+    ledger = QuotaLedger(budgets, empty_retry={})
+    budgets["login"] = (Budget(1, HOUR),)  # the ledger keeps its own copy
+    assert dict(ledger.budgets) == {"meterdata": (Budget(2, HOUR),)}
+    assert dict(ledger.empty_retry) == {}
+    with pytest.raises(TypeError):
+        ledger.budgets["login"] = (Budget(1, HOUR),)  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        ledger.budgets = {}  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        DOCUMENTED_BUDGETS["history"] = ()  # type: ignore[index]
+    with pytest.raises(TypeError):
+        EMPTY_RETRY["login"] = MINUTE  # type: ignore[index]
+    assert QuotaLedger(DOCUMENTED_BUDGETS).empty_retry == EMPTY_RETRY
+
+
+def test_empty_retry_is_the_callers_choice() -> None:
+    """Without a retry for `meterdata`, its first empty answer waits the window."""
+    ledger = QuotaLedger(BUDGETS, empty_retry={})
+    assert take(ledger, "meterdata", SN1, T0) is None
+    assert ledger.mark_empty("meterdata", SN1, T0) == T0 + HOUR
+    quick = QuotaLedger(BUDGETS, empty_retry={"login": MINUTE})
+    assert take(quick, "login", HOST, T0) is None
+    assert quick.mark_empty("login", HOST, T0) == T0 + MINUTE
 
 
 def test_twelve_meter_reads_per_sliding_hour() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for i in range(12):
         assert take(ledger, "meterdata", SN1, T0 + i * MINUTE) is None
     assert ledger.used("meterdata", SN1, T0 + 11 * MINUTE, HOUR) == 12
@@ -70,7 +98,7 @@ def test_twelve_meter_reads_per_sliding_hour() -> None:
 
 
 def test_meters_have_independent_budgets() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for _ in range(12):
         assert take(ledger, "meterdata", SN1, T0) is None
     assert take(ledger, "meterdata", SN1, T0) == T0 + HOUR
@@ -82,7 +110,7 @@ def test_meters_have_independent_budgets() -> None:
 
 
 def test_buckets_without_a_budget_are_not_counted() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     calls: list[None] = []
     ledger.add_listener(lambda: calls.append(None))
     for _ in range(100):
@@ -93,7 +121,7 @@ def test_buckets_without_a_budget_are_not_counted() -> None:
 
 
 def test_login_five_an_hour_and_thirty_a_day() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     per_hour: list[int] = []
     for hour in range(30):
         now, done = T0 + hour * HOUR, 0
@@ -108,7 +136,7 @@ def test_login_five_an_hour_and_thirty_a_day() -> None:
 
 
 def test_analyses_five_a_day_per_meter_and_kind() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for i in range(5):
         assert take(ledger, "power_analysis", SN1, T0 + i * HOUR) is None
     assert take(ledger, "power_analysis", SN1, T0 + 5 * HOUR) == T0 + DAY
@@ -132,7 +160,7 @@ def test_analyses_five_a_day_per_meter_and_kind() -> None:
 def test_mark_exhausted_blocks_until_the_window_passed(
     bucket: str, window: timedelta
 ) -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     assert take(ledger, bucket, SN1, T0) is None
     assert ledger.mark_exhausted(bucket, SN1, T0) == T0 + window
     assert ledger.remaining(bucket, SN1, T0) == 0
@@ -143,7 +171,7 @@ def test_mark_exhausted_blocks_until_the_window_passed(
 
 
 def test_mark_exhausted_never_shortens_the_local_budget() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for i in range(5):
         assert take(ledger, "login", HOST, T0 + i * MINUTE) is None
     for i in range(25):  # 30 logins over the day: the daily budget is used up
@@ -157,13 +185,13 @@ def test_mark_exhausted_never_shortens_the_local_budget() -> None:
 
 
 def test_export_and_restore_through_json_keep_the_budget() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for i in range(12):
         assert take(ledger, "meterdata", SN1, T0 + i * MINUTE) is None
     assert take(ledger, "login", HOST, T0) is None
     ledger.mark_exhausted("power_analysis", SN3, T0)
     state = json.loads(json.dumps(ledger.export()))
-    restored = QuotaLedger()
+    restored = QuotaLedger(BUDGETS)
     restored.restore(state)
     assert restored.export() == ledger.export()
     assert take(restored, "meterdata", SN1, T0 + 20 * MINUTE) == T0 + HOUR
@@ -173,7 +201,7 @@ def test_export_and_restore_through_json_keep_the_budget() -> None:
 
 
 def test_restore_merges_with_what_is_there() -> None:
-    old, new = QuotaLedger(), QuotaLedger()
+    old, new = QuotaLedger(BUDGETS), QuotaLedger(BUDGETS)
     for i in range(6):
         assert take(old, "meterdata", SN1, T0 + i * MINUTE) is None
         assert take(new, "meterdata", SN1, T0 + (i + 6) * MINUTE) is None
@@ -185,17 +213,17 @@ def test_restore_merges_with_what_is_there() -> None:
 
 
 def test_restore_keeps_requests_sent_in_the_same_instant() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for _ in range(2):
         assert take(ledger, "meterdata", SN1, T0) is None
-    restored = QuotaLedger()
+    restored = QuotaLedger(BUDGETS)
     restored.restore(json.loads(json.dumps(ledger.export())))
     restored.restore(ledger.export())
     assert restored.used("meterdata", SN1, T0, HOUR) == 2
 
 
 def test_old_requests_are_dropped_from_the_export() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     assert take(ledger, "meterdata", SN1, T0) is None
     assert take(ledger, "meterdata", SN1, T0 + 2 * DAY) is None
     assert ledger.export()["sent"] == [["meterdata", SN1, [(T0 + 2 * DAY).timestamp()]]]
@@ -224,7 +252,7 @@ MALFORMED: list[Any] = [
 
 @pytest.mark.parametrize("state", MALFORMED)
 def test_restore_ignores_malformed_states(state: Any) -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     ledger.restore(state)
     assert ledger.export() == {"sent": [], "blocked": []}
     for _ in range(12):
@@ -234,7 +262,7 @@ def test_restore_ignores_malformed_states(state: Any) -> None:
 
 def test_restore_keeps_the_good_parts() -> None:
     stamp = T0.timestamp()
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     ledger.restore(
         {
             "sent": [["meterdata", SN1, [stamp, "x", stamp + 60]], ["bad"]],
@@ -250,18 +278,18 @@ def test_restore_keeps_the_good_parts() -> None:
     "state", [{"sent": 5}, {"blocked": 7}, {"sent": True}, {"blocked": 1.5}]
 )
 def test_restore_of_a_non_list_section_does_not_raise(state: Any) -> None:
-    QuotaLedger().restore(state)
+    QuotaLedger(BUDGETS).restore(state)
 
 
 @pytest.mark.parametrize("until", [float("inf"), 1e300])
 def test_restore_of_an_impossible_blocked_time_is_ignored(until: float) -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     ledger.restore({"blocked": [["meterdata", SN1, until]]})
     assert take(ledger, "meterdata", SN1, T0) is None
 
 
 def test_listeners_are_called_on_change_and_can_be_removed() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     first: list[str] = []
     second: list[str] = []
     remove_first = ledger.add_listener(lambda: first.append("x"))
@@ -278,7 +306,7 @@ def test_listeners_are_called_on_change_and_can_be_removed() -> None:
 
 
 def test_a_listener_may_remove_itself() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     calls: list[int] = []
     remove: Callable[[], None]
 
@@ -344,7 +372,7 @@ GAP = timedelta(minutes=13)
 
 
 def test_a_first_empty_answer_blocks_a_moment_and_a_second_the_window() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     assert take(ledger, "meterdata", SN1, T0) is None
     retry = EMPTY_RETRY["meterdata"]
     assert ledger.mark_empty("meterdata", SN1, T0) == T0 + retry
@@ -362,7 +390,7 @@ def test_a_first_empty_answer_blocks_a_moment_and_a_second_the_window() -> None:
 
 
 def test_a_first_empty_answer_waits_for_the_budget_if_that_is_later() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for i in range(12):
         assert take(ledger, "meterdata", SN1, T0 + i * FIVE) is None
     now = T0 + 55 * MINUTE
@@ -373,13 +401,13 @@ def test_a_first_empty_answer_waits_for_the_budget_if_that_is_later() -> None:
 def test_other_buckets_wait_for_the_window_at_the_first_empty_answer(
     bucket: str,
 ) -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     window = min(b.window for b in BUDGETS[bucket])
     assert ledger.mark_empty(bucket, SN1, T0) == T0 + window
 
 
 def test_block_until_holds_requests_and_keeps_the_budget() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     assert take(ledger, "meterdata", SN1, T0) is None
     until = T0 + 2 * MINUTE
     assert ledger.block_until("meterdata", SN1, T0, until) == until
@@ -402,7 +430,7 @@ def spare(
 def test_a_refresh_right_after_setup_at_five_minutes() -> None:
     """The schedule needs all 12 calls an hour: one refresh delays one update
     by 5 minutes (still fresh); a second would leave a 15-minute gap."""
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     assert take(ledger, "meterdata", SN1, T0) is None  # setup
     assert spare(ledger, T0, FIVE, T0 + FIVE) == T0
     assert take(ledger, "meterdata", SN1, T0) is None  # the refresh
@@ -411,7 +439,7 @@ def test_a_refresh_right_after_setup_at_five_minutes() -> None:
 
 
 def test_steady_five_minute_polling_leaves_no_room() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     for i in range(12):
         assert take(ledger, "meterdata", SN1, T0 + i * FIVE) is None
     now = T0 + 57 * MINUTE
@@ -420,7 +448,7 @@ def test_steady_five_minute_polling_leaves_no_room() -> None:
 
 def test_refreshes_at_fifteen_minutes_use_the_spare_budget_only() -> None:
     every = timedelta(minutes=15)
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     assert take(ledger, "meterdata", SN1, T0) is None  # setup
     made = 0
     while spare(ledger, T0, every, T0 + every) == T0:
@@ -432,7 +460,7 @@ def test_refreshes_at_fifteen_minutes_use_the_spare_budget_only() -> None:
 
 
 def test_a_blocked_bucket_has_no_room_until_the_block_ends() -> None:
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     ledger.block_until("meterdata", SN1, T0, T0 + 20 * MINUTE)
     assert spare(ledger, T0, FIVE, T0 + FIVE) == T0 + 20 * MINUTE
 
@@ -453,7 +481,7 @@ def test_refreshes_never_starve_the_schedule(
     interval. Before the start the schedule ran, then paused `quiet` minutes
     (Home Assistant was down, or just set up), and reads again at the start."""
     step = timedelta(seconds=every)
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     start = T0 + 2 * HOUR
     polled = start - step - timedelta(seconds=phase % every) - quiet * MINUTE
     history = []
@@ -484,7 +512,7 @@ def test_refreshes_never_starve_the_schedule(
 def test_a_block_computed_ahead_forgets_no_request() -> None:
     """Working out when a block ends (an hour ahead) must not forget the
     requests that leave the day's window only by then: they still count now."""
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(BUDGETS)
     first = T0 - timedelta(hours=23, minutes=30)
     for n in range(30):
         ledger.acquire("login", HOST, "login", first + n * timedelta(minutes=48))
