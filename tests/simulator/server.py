@@ -57,6 +57,32 @@ METER_ENDPOINTS = ("meterdata", "meterdata2", "meterdatalist", "meterdatalist2")
 HISTORY_LIMIT_DAYS = 31
 MAX_POINTS = 2000
 HTML_ERROR = "<html><body><h1>502 Bad Gateway</h1><p>nginx</p></body></html>"
+# The routes: /api/v1/<kind>/<name> (the meter endpoints: /<SN> after it) ->
+# (endpoint, method). The two analyses are added under the simulator's
+# `analysis_spelling`: /api/v1/site/powerAnalysis, .../offlineAnalysis by default.
+ROUTES: dict[tuple[str, str], tuple[str, str]] = {
+    ("user", "login"): ("login", "POST"),
+    ("user", "sitelist"): ("sitelist", "GET"),  # unless not `sitelist_available`
+    ("site", "meterdata"): ("meterdata", "GET"),
+    ("site", "meterdata2"): ("meterdata2", "GET"),
+    ("site", "meterdatalist"): ("meterdatalist", "GET"),
+    ("site", "meterdatalist2"): ("meterdatalist2", "GET"),
+}
+# What an answer fault answers instead of the endpoint. The others: "timeout"
+# lets the endpoint answer after `Faults.timeout_delay` (its client has given up
+# by then), "zero_rows" and "spike" alter the endpoint's answer.
+FAULT_ANSWERS: dict[str, Callable[[Fault], web.Response]] = {
+    "http_500": lambda _: web.Response(status=500, text="500 Internal Server Error"),
+    "http_429": lambda fault: web.Response(
+        status=429,
+        text="Too Many Requests",
+        headers={"Retry-After": fault.retry_after} if fault.retry_after else {},
+    ),
+    "non_json": lambda _: web.Response(text=HTML_ERROR, content_type="text/html"),
+    "empty_body": lambda _: web.Response(status=200, body=b""),
+    "unsuccessful": lambda fault: _envelope(None, False, fault.message),
+    "null_data": lambda _: _envelope(None),
+}
 
 
 # The columns of a row, by name, as `Shapes.nulls` names them.
@@ -380,27 +406,32 @@ class CloudSimulator:
         self._stopping.set()
 
     # -- dispatch ------------------------------------------------------------
+    def _routes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """`ROUTES`, with the analyses under their current spelling and without
+        the site list while it is unavailable."""
+        spelling = self.analysis_spelling
+        routes = ROUTES | {
+            ("site", spelling.lower()): ("power_analysis", "GET"),
+            ("site", SPELLINGS.get(spelling, "").lower()): ("offline_analysis", "GET"),
+        }
+        if not self.sitelist_available:
+            del routes["user", "sitelist"]
+        return routes
+
     def _route(self, request: web.Request) -> tuple[str, str, str] | None:
         """(endpoint, method, SN from the path) or None when unknown."""
         raw = [s for s in request.path.split("/") if s]
         low = [s.lower() for s in raw]
-        if low[:2] != ["api", "v1"] or len(low) < 4:
+        if low[:2] != ["api", "v1"] or len(low) not in (4, 5):
             return None
-        kind, name = low[2:4]
-        if kind == "user" and len(low) == 4:
-            if name == "login":
-                return "login", "POST", ""
-            if name == "sitelist" and self.sitelist_available:
-                return "sitelist", "GET", ""
-        if kind == "site" and len(low) == 5 and name in METER_ENDPOINTS:
-            return name, "GET", raw[4].upper()
-        if kind == "site" and len(low) == 4:
-            spelling = self.analysis_spelling
-            if name == spelling.lower():
-                return "power_analysis", "GET", ""
-            if name == SPELLINGS.get(spelling, "").lower():
-                return "offline_analysis", "GET", ""
-        return None
+        route = self._routes().get((low[2], low[3]))
+        if route is None:
+            return None
+        endpoint, method = route
+        with_sn = endpoint in METER_ENDPOINTS
+        if len(low) != (5 if with_sn else 4):
+            return None
+        return endpoint, method, raw[4].upper() if with_sn else ""
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         now = self.now()
@@ -430,7 +461,8 @@ class CloudSimulator:
         entry: LogEntry,
         now: datetime,
     ) -> web.StreamResponse:
-        endpoint, method, sn = route
+        """The checks in the order of the module's docstring, then the answer."""
+        endpoint, method, _ = route
         if request.method != method:
             entry.outcome = "method_not_allowed"
             return web.Response(status=405, text="405: Method Not Allowed")
@@ -438,57 +470,64 @@ class CloudSimulator:
         if endpoint != "login":
             token = request.headers.get("token") or request.query.get("token", "")
             account = self._tokens.get(token)
-            glitch = frozenset({"token_glitch"})
-            refused_200 = frozenset({"token_invalid_200"})
-            if self.faults.take(endpoint, glitch) is not None:
-                entry.outcome = "fault:token_glitch"
-                return _envelope(None, False, "Unauthorized", 401)
-            if account is None and (fault := self.faults.take(endpoint, refused_200)):
-                entry.outcome = "fault:token_invalid_200"
-                return _envelope(None, False, fault.message)
-            if account is None:
-                entry.outcome = "unauthorized"
-                return _envelope(None, False, "Unauthorized", 401)
+            if (refused := self._refuse_token(endpoint, account, entry)) is not None:
+                return refused
         if endpoint in QUOTAS and not self._quota_ok(endpoint, entry.scope, now):
             entry.outcome = "quota"
             return web.Response(status=200, body=b"")
         fault = self.faults.take(endpoint, ANSWER_FAULTS)
         entry.outcome = f"fault:{fault.kind}" if fault else "ok"
         if fault is not None:
-            kind = fault.kind
-            if kind == "timeout" and not await self._delay():
+            if fault.kind == "timeout" and not await self._delay():
                 return web.Response(status=503, body=b"")
-            if kind == "http_500":
-                return web.Response(status=500, text="500 Internal Server Error")
-            if kind == "http_429":
-                wait = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                return web.Response(status=429, text="Too Many Requests", headers=wait)
-            if kind == "non_json":
-                return web.Response(text=HTML_ERROR, content_type="text/html")
-            if kind == "empty_body":
-                return web.Response(status=200, body=b"")
-            if kind == "unsuccessful":
-                return _envelope(None, False, fault.message)
-            if kind == "null_data":
-                return _envelope(None)
+            if (instead := FAULT_ANSWERS.get(fault.kind)) is not None:
+                return instead(fault)
+        return await self._endpoint_answer(request, route, account, now, entry, fault)
+
+    def _refuse_token(
+        self, endpoint: str, account: Account | None, entry: LogEntry
+    ) -> web.Response | None:
+        """The token check's answer (None: the token passes)."""
+        if self.faults.take(endpoint, frozenset({"token_glitch"})) is not None:
+            entry.outcome = "fault:token_glitch"
+            return _envelope(None, False, "Unauthorized", 401)
+        if account is not None:
+            return None
+        if fault := self.faults.take(endpoint, frozenset({"token_invalid_200"})):
+            entry.outcome = "fault:token_invalid_200"
+            return _envelope(None, False, fault.message)
+        entry.outcome = "unauthorized"
+        return _envelope(None, False, "Unauthorized", 401)
+
+    async def _endpoint_answer(
+        self,
+        request: web.Request,
+        route: tuple[str, str, str],
+        account: Account | None,
+        now: datetime,
+        entry: LogEntry,
+        fault: Fault | None,
+    ) -> web.Response:
+        """The endpoint's answer; with a "zero_rows" or "spike" fault, altered."""
+        endpoint, _, sn = route
         zero = fault is not None and fault.kind == "zero_rows"
         message: str | None = "Meter not found"
         try:
             data = await self._answer(request, endpoint, sn, account, now, zero)
         except BadRequestError as err:
             data, message = None, str(err)
-        if data is not None:
-            if fault is not None and fault.kind == "spike" and "values" in data:
-                at = (V2_COLUMNS if endpoint == "meterdata2" else V1_COLUMNS).index(
-                    "energy_import"
-                )
-                for row in data["values"]:
-                    if row[at] is not None:
-                        row[at] = round(row[at] + SPIKE_KWH, 3)
-            return _envelope(data)
-        if entry.outcome == "ok":
-            entry.outcome = "unsuccessful"
-        return _envelope(None, False, message)
+        if data is None:
+            if entry.outcome == "ok":
+                entry.outcome = "unsuccessful"
+            return _envelope(None, False, message)
+        if fault is not None and fault.kind == "spike" and "values" in data:
+            at = (V2_COLUMNS if endpoint == "meterdata2" else V1_COLUMNS).index(
+                "energy_import"
+            )
+            for row in data["values"]:
+                if row[at] is not None:
+                    row[at] = round(row[at] + SPIKE_KWH, 3)
+        return _envelope(data)
 
     async def _delay(self) -> bool:
         """Wait ``timeout_delay`` seconds; False if the server stops meanwhile."""
@@ -529,7 +568,11 @@ class CloudSimulator:
         meter = account.meter(sn or query.get("sn", ""))
         if meter is None:
             return None
-        now_m = to_minute(now)
+        return self._meter_answer(meter, endpoint, query, to_minute(now), zero)
+
+    def _meter_answer(
+        self, meter: SimMeter, endpoint: str, query: Any, now_m: int, zero: bool
+    ) -> Any:
         if endpoint in ("meterdata", "meterdata2"):
             m = meter.reported_minute(now_m)
             local, utc = self._times(meter, m)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left, bisect_right
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 import json
@@ -16,7 +17,7 @@ import math
 import os
 import threading
 from time import sleep as real_sleep
-from typing import Any
+from typing import Any, ClassVar
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import get_instance
@@ -68,6 +69,10 @@ HISTORY = ("meterdatalist", "meterdatalist2")
 GONE = (STATE_UNAVAILABLE, STATE_UNKNOWN)
 # The coordinator's own report of a failed update: expected while a fault lasts.
 EXPECTED_ERROR = "Error fetching iammeter_cloud"
+
+
+EventHandler = Callable[["Campaign", str, dict[str, Any]], Awaitable[str | None]]
+"""(the campaign, the event's kind, its args) -> what the summary counts."""
 
 
 class InvariantError(AssertionError):
@@ -139,6 +144,37 @@ class Expectation:
 
 
 @dataclass
+class Registers:
+    """The meters' register changes, and what each energy sensor (by entity id)
+    made of them."""
+
+    changes: dict[str, list[tuple[datetime, int | None, str]]] = field(
+        default_factory=dict
+    )
+    """Register changes (a reset, a restored register) by meter: (from, rows
+    affected or None for all, the kind)."""
+    shift: dict[str, float] = field(default_factory=dict)
+    """What each energy sensor adds to the meter's counter since it took one (the
+    guard's published series continues from where it was)."""
+    taken: set[tuple[str, int]] = field(default_factory=set)
+    """(entity id, index in `changes`) of the changes a sensor took."""
+    held: dict[str, tuple[float, float, datetime]] = field(default_factory=dict)
+    """(the value an energy sensor held, the counter's first lower value, the
+    reading that showed it)"""
+    hair: dict[str, float] = field(default_factory=dict)
+    """A register change while a sensor held a value the cloud had rounded up: by
+    how much that value lay above the register as last seen (the guard does not
+    count it again)."""
+    floor: dict[str, float] = field(default_factory=dict)
+    """The value the sensor keeps until the new register's growth has made it up
+    (after a change while it held a rounded-up value)."""
+    last_true: dict[str, float] = field(default_factory=dict)
+    """The counter as the meter last sent it."""
+    lower: dict[str, set[int]] = field(default_factory=dict)
+    """The minutes of the readings whose counter was lower than the value shown."""
+
+
+@dataclass
 class Stats:
     """What the summary reports."""
 
@@ -205,24 +241,8 @@ class Campaign:
         self._energy: dict[str, float] = {}
         # Per energy entity: when each new value was shown, and its reading's time.
         self._energy_trace: dict[str, list[tuple[datetime, datetime]]] = {}
-        # Register changes (a reset, a restored register) by meter: (from, rows
-        # affected or None for all, the kind); and what each energy sensor adds
-        # to the meter's counter since it took one (the guard's published
-        # series continues from where it was).
-        self._registers: dict[str, list[tuple[datetime, int | None, str]]] = {}
-        self._shift: dict[str, float] = {}
-        self._taken: set[tuple[str, int]] = set()
-        # (the value an energy sensor held, the counter's first lower value,
-        # the reading that showed it)
-        self._held: dict[str, tuple[float, float, datetime]] = {}
-        # A register change while a sensor held a value the cloud had rounded
-        # up: by how much that value lay above the register as last seen (the
-        # guard does not count it again), and the value the sensor keeps until
-        # the new register's growth has made it up.
-        self._hair: dict[str, float] = {}
-        self._floor: dict[str, float] = {}
-        self._last_true: dict[str, float] = {}
-        self._lower: dict[str, set[int]] = {}
+        # Register changes and what each energy sensor made of them.
+        self.registers = Registers()
         self._seen_states: dict[str, object] = {}
         # Faults in flight.
         self._count_faults: dict[str, str] = {}  # endpoint -> kind
@@ -306,11 +326,60 @@ class Campaign:
     # -- the run ---------------------------------------------------------------
     async def run(self) -> None:
         """All steps of the campaign."""
+        with self._logs_through_the_watch():
+            stop_watchdog = self._watchdog(asyncio.get_running_loop())
+            # asyncio's debug mode (the harness's) records a stack for every
+            # callback: most of a month's wall time. The campaign checks its own
+            # invariants.
+            loop = asyncio.get_running_loop()
+            debug = loop.get_debug()
+            loop.set_debug(False)
+            try:
+                self.map_entities()
+                self._check_all()
+                total = self.days * 1440
+                while self.step < total:
+                    await self._next_step()
+                self.check(
+                    "recovered", not self._expect, f"still waiting: {self._expect}"
+                )
+                self.check(
+                    "added meters", not self._added, f"still waiting: {self._added}"
+                )
+                await self.check_diagnostics()
+            finally:
+                loop.set_debug(debug)
+                stop_watchdog.set()
+
+    async def _next_step(self) -> None:
+        """The events of the next minute, the minute itself, the checks."""
+        self.step += 1
+        while self.events and self.events[0].minute <= self.step:
+            await self.apply(self.events.popleft())
+        await self.tick()
+        self._check_all()
+        if self.step % RECORDER_SYNC == 0:
+            began = _wall()
+            await async_wait_recording_done(self.hass)
+            self.timing["recorder"] += _wall() - began
+        if self.step % 1440 == 0:
+            await self.check_diagnostics()
+            self.progress(
+                f"  day {self.step // 1440}: {sum(self.stats.checks.values())} "
+                f"checks, {sum(self.stats.faults.values())} faults, "
+                + ", ".join(f"{k}={v:.0f}s" for k, v in self.timing.items())
+            )
+        local = dt_util.as_local(self.now())
+        if local.hour == 3 and local.minute == 0:
+            self._check_daily_analytics(local.date() - timedelta(days=1))
+
+    @contextmanager
+    def _logs_through_the_watch(self) -> Iterator[None]:
+        """Everything at DEBUG goes through the watch, and only through it (the
+        test report's capture would keep a month of records in memory). The
+        recorder's SQL echo is left out: the states it writes are checked here."""
         root = logging.getLogger()
         level = root.level
-        # Everything at DEBUG goes through the watch, and only through it (the
-        # test report's capture would keep a month of records in memory). The
-        # recorder's SQL echo is left out: the states it writes are checked here.
         captures = [h for h in root.handlers if type(h).__name__ == "LogCaptureHandler"]
         for handler in captures:
             root.removeHandler(handler)
@@ -325,42 +394,9 @@ class Campaign:
             handler.setLevel(max(handler.level, logging.WARNING))
         root.addHandler(self.watch)
         root.setLevel(logging.DEBUG)
-        stop_watchdog = self._watchdog(asyncio.get_running_loop())
-        # asyncio's debug mode (the harness's) records a stack for every callback:
-        # most of a month's wall time. The campaign checks its own invariants.
-        loop = asyncio.get_running_loop()
-        debug = loop.get_debug()
-        loop.set_debug(False)
         try:
-            self.map_entities()
-            self._check_all()
-            total = self.days * 1440
-            while self.step < total:
-                self.step += 1
-                while self.events and self.events[0].minute <= self.step:
-                    await self.apply(self.events.popleft())
-                await self.tick()
-                self._check_all()
-                if self.step % RECORDER_SYNC == 0:
-                    began = _wall()
-                    await async_wait_recording_done(self.hass)
-                    self.timing["recorder"] += _wall() - began
-                if self.step % 1440 == 0:
-                    await self.check_diagnostics()
-                    self.progress(
-                        f"  day {self.step // 1440}: {sum(self.stats.checks.values())} "
-                        f"checks, {sum(self.stats.faults.values())} faults, "
-                        + ", ".join(f"{k}={v:.0f}s" for k, v in self.timing.items())
-                    )
-                local = dt_util.as_local(self.now())
-                if local.hour == 3 and local.minute == 0:
-                    self._check_daily_analytics(local.date() - timedelta(days=1))
-            self.check("recovered", not self._expect, f"still waiting: {self._expect}")
-            self.check("added meters", not self._added, f"still waiting: {self._added}")
-            await self.check_diagnostics()
+            yield
         finally:
-            loop.set_debug(debug)
-            stop_watchdog.set()
             root.removeHandler(self.watch)
             root.setLevel(level)
             for name, old in quiet.items():
@@ -460,140 +496,210 @@ class Campaign:
 
     # -- events ----------------------------------------------------------------
     async def apply(self, event: Event) -> None:
-        """Inject one event."""
-        sim = self.cloud.sim
-        args = event.args
-        kind = event.kind
-        label = kind
-        if kind == "fault":
-            label = f"{args['fault']}@{args['endpoint']}"
-            retry_after = args.get("retry_after")
-            sim.faults.set(
-                args["fault"],
-                args["endpoint"],
-                args.get("count"),
-                retry_after=retry_after,
-            )
-            if args.get("count"):
-                self._count_faults[args["endpoint"]] = label
-            if retry_after is not None:  # HTTP 429: as the integration bounds it
-                seconds = min(max(int(retry_after), 60), 3600)
-                self._retry_after = timedelta(seconds=seconds)
-            if args["fault"] == "token_glitch":
-                self._start_token_episode(label)
-        elif kind == "fault_end":
-            sim.faults.clear(args["endpoint"])
-            if args["fault"] == "token_glitch":
-                self._end_token_episode()
-            self.expect_all(f"end of {args['fault']}@{args['endpoint']}")
-            return
-        elif kind == "token_invalid_200":
-            # The tokens expire, and the cloud says so with HTTP 200 "token
-            # invalid": one login brings the data back (the fault lasting).
-            sim.faults.set(kind)
-            sim.expire_tokens()
-            self._start_token_episode(kind)
-            for sn in self.meters:
-                self.expect(sn, kind, despite_faults=True)
-        elif kind == "token_invalid_200_end":
-            sim.faults.clear("*")
+        """Inject one event: its kind's handler (`EVENTS`, after the handlers)
+        injects it and names what the summary counts (None: nothing, or later)."""
+        handler = self.EVENTS.get(event.kind)
+        if handler is None:
+            raise AssertionError(event.kind)
+        label = await handler(self, event.kind, event.args)
+        if label is not None:
+            self.stats.faults[label] += 1
+
+    async def _on_fault(self, _kind: str, args: dict[str, Any]) -> str:
+        """A fault of the simulator (`Faults.set`), for a count or until cleared."""
+        label = f"{args['fault']}@{args['endpoint']}"
+        retry_after = args.get("retry_after")
+        self.cloud.sim.faults.set(
+            args["fault"],
+            args["endpoint"],
+            args.get("count"),
+            retry_after=retry_after,
+        )
+        if args.get("count"):
+            self._count_faults[args["endpoint"]] = label
+        if retry_after is not None:  # HTTP 429: as the integration bounds it
+            seconds = min(max(int(retry_after), 60), 3600)
+            self._retry_after = timedelta(seconds=seconds)
+        if args["fault"] == "token_glitch":
+            self._start_token_episode(label)
+        return label
+
+    async def _on_fault_end(self, _kind: str, args: dict[str, Any]) -> str | None:
+        self.cloud.sim.faults.clear(args["endpoint"])
+        if args["fault"] == "token_glitch":
             self._end_token_episode()
-            return
-        elif kind == "concurrent_refresh":
-            label = await self.refresh_at_once(args["sn"], args["calls"])
-        elif kind == "token_expiry":
-            sim.expire_tokens()
-            self.expect_all(kind)
-        elif kind == "shape":
-            shape = args["shape"]
-            label = f"{shape}@meterdata2" if shape != "login_id" else shape
-            if shape == "extra_values":
-                sim.shapes.extra_values = args["extra_values"]
-            elif shape == "nulls":
-                sim.shapes.nulls = frozenset(args["nulls"])
+        self.expect_all(f"end of {args['fault']}@{args['endpoint']}")
+        return None
+
+    async def _on_token_invalid_200(self, kind: str, _args: dict[str, Any]) -> str:
+        """The tokens expire, and the cloud says so with HTTP 200 "token
+        invalid": one login brings the data back (the fault lasting)."""
+        self.cloud.sim.faults.set(kind)
+        self.cloud.sim.expire_tokens()
+        self._start_token_episode(kind)
+        for sn in self.meters:
+            self.expect(sn, kind, despite_faults=True)
+        return kind
+
+    async def _on_token_invalid_200_end(
+        self, _kind: str, _args: dict[str, Any]
+    ) -> str | None:
+        self.cloud.sim.faults.clear("*")
+        self._end_token_episode()
+        return None
+
+    async def _on_concurrent_refresh(self, _kind: str, args: dict[str, Any]) -> str:
+        return await self.refresh_at_once(args["sn"], args["calls"])
+
+    async def _on_token_expiry(self, kind: str, _args: dict[str, Any]) -> str:
+        self.cloud.sim.expire_tokens()
+        self.expect_all(kind)
+        return kind
+
+    async def _on_shape(self, _kind: str, args: dict[str, Any]) -> str:
+        """Answers in one of the real cloud's shapes (`Shapes`)."""
+        shapes = self.cloud.sim.shapes
+        match args["shape"]:
+            case "extra_values":
+                shapes.extra_values = args["extra_values"]
+                return "extra_values@meterdata2"
+            case "nulls":
+                shapes.nulls = frozenset(args["nulls"])
                 rows = args["null_rows"]
-                sim.shapes.null_rows = None if rows is None else frozenset(rows)
-                label = f"nulls:{'+'.join(args['nulls'])}@meterdata2"
-            else:
-                sim.shapes.login_id = args["login_id"]
-                label = f"login_id:{args['login_id']}"
-        elif kind == "shape_end":
-            sim.shapes = Shapes()
-            self.expect_all(f"end of {args['shape']}")
-            return
-        elif kind == "other_client_readings":
-            # The cloud counts each of them (the vendor: it counts every request
-            # it receives): the meter's window is full for the next hour.
-            sim.quota_counts_rejected = True
-            try:
-                await self.cloud.other_client_readings(args["sn"], args["count"])
-            finally:
-                sim.quota_counts_rejected = False
-            label = "quota_used_by_other_client"
-            self._gaps[args["sn"]] = GapWatch(EMPTY_OTHER, self.now())
-            self.expect(args["sn"], label)
-        elif kind == "other_client_logins":
-            await self.cloud.other_client_logins(args["count"])
-            label = "logins_used_by_other_client"
-        elif kind == "offline":
-            start = from_minute(to_minute(self.now()) + 1)  # the cloud has this one
-            end = start + timedelta(minutes=args["minutes"])
-            self.meters[args["sn"]].set_offline(start, end)
-            label = f"offline_{args['minutes'] // 60}h"
-        elif kind == "offline_end":
-            self.expect(args["sn"], "meter back online")
-            return
-        elif kind == "counter_reset":
-            sn = args["sn"]
-            at = self.now() + STEP
-            self.meters[sn].reset_counters(at)
-            self._registers.setdefault(sn, []).append((at, None, "reset"))
-            label = "genuine_counter_reset"
-        elif kind == "restored_register":
-            sn, at = args["sn"], self.now() + STEP
-            self.meters[sn].restore_register(at, args["kwh"], args["row"])
-            self._registers.setdefault(sn, []).append((at, args["row"], "restored"))
-            label = f"restored_register_{args['kwh']}kWh"
-        elif kind == "rounded_restore":
-            # The export counter of the solar phase, rounded up for a while, the
-            # truth again (at night: held as the same value), then restored.
-            sn = args["sn"]
-            row, start = self.meters[sn].solar_phase, self.now() + STEP
-            self.meters[sn].round_up(
-                start, start + timedelta(minutes=args["minutes"]), row
-            )
-            at = start + timedelta(minutes=args["restore_after"])
-            self.meters[sn].restore_register(at, args["kwh"], row)
-            self._registers.setdefault(sn, []).append((at, row, "restored"))
-            label = "rounded_restore"
-        elif kind == "float_noise":
-            start = self.now() + STEP
-            end = start + timedelta(minutes=args["minutes"])
-            self.meters[args["sn"]].add_noise(start, end, every=args["every"])
-            label = "float_wobble" if args["every"] == 2 else "float_noise"
-        elif kind == "clock_ahead":
-            start = self.now() + STEP
-            end = start + timedelta(minutes=args["minutes"])
-            lead = timedelta(minutes=args["lead"])
-            self.meters[args["sn"]].set_clock_lead(start, end, lead)
-            label = "future_reading" if args["minutes"] == 1 else "clock_ahead"
-        elif kind in ("restart", "reload"):
-            await (self.restart(kind) if kind == "restart" else self.reload())
-        elif kind == "restart_mid_update":
-            # A slow answer, and the restart while Home Assistant waits for it.
-            sim.faults.set("timeout", "meterdata2", 1)
-            self._armed_mid_update = True
-            return  # counted when it happens
-        elif kind == "options":
-            await self.change_options(args["interval"])
-        elif kind == "meter_added":
-            self.cloud.add_meter(args["sn"], args["name"], self.seed)
-            self._added[args["sn"]] = self.now() + timedelta(minutes=ADD_WITHIN)
-        elif kind.startswith("action_"):
-            label = await self.call_action(kind.removeprefix("action_"), args)
-        else:
-            raise AssertionError(kind)
-        self.stats.faults[label] += 1
+                shapes.null_rows = None if rows is None else frozenset(rows)
+                return f"nulls:{'+'.join(args['nulls'])}@meterdata2"
+            case _:
+                shapes.login_id = args["login_id"]
+                return f"login_id:{args['login_id']}"
+
+    async def _on_shape_end(self, _kind: str, args: dict[str, Any]) -> str | None:
+        self.cloud.sim.shapes = Shapes()
+        self.expect_all(f"end of {args['shape']}")
+        return None
+
+    async def _on_other_client_readings(self, _kind: str, args: dict[str, Any]) -> str:
+        """The cloud counts each of them (the vendor: it counts every request
+        it receives): the meter's window is full for the next hour."""
+        sim = self.cloud.sim
+        sim.quota_counts_rejected = True
+        try:
+            await self.cloud.other_client_readings(args["sn"], args["count"])
+        finally:
+            sim.quota_counts_rejected = False
+        label = "quota_used_by_other_client"
+        self._gaps[args["sn"]] = GapWatch(EMPTY_OTHER, self.now())
+        self.expect(args["sn"], label)
+        return label
+
+    async def _on_other_client_logins(self, _kind: str, args: dict[str, Any]) -> str:
+        await self.cloud.other_client_logins(args["count"])
+        return "logins_used_by_other_client"
+
+    async def _on_offline(self, _kind: str, args: dict[str, Any]) -> str:
+        start = from_minute(to_minute(self.now()) + 1)  # the cloud has this one
+        end = start + timedelta(minutes=args["minutes"])
+        self.meters[args["sn"]].set_offline(start, end)
+        return f"offline_{args['minutes'] // 60}h"
+
+    async def _on_offline_end(self, _kind: str, args: dict[str, Any]) -> str | None:
+        self.expect(args["sn"], "meter back online")
+        return None
+
+    async def _on_counter_reset(self, _kind: str, args: dict[str, Any]) -> str:
+        sn = args["sn"]
+        at = self.now() + STEP
+        self.meters[sn].reset_counters(at)
+        self.registers.changes.setdefault(sn, []).append((at, None, "reset"))
+        return "genuine_counter_reset"
+
+    async def _on_restored_register(self, _kind: str, args: dict[str, Any]) -> str:
+        sn, at = args["sn"], self.now() + STEP
+        self.meters[sn].restore_register(at, args["kwh"], args["row"])
+        self.registers.changes.setdefault(sn, []).append((at, args["row"], "restored"))
+        return f"restored_register_{args['kwh']}kWh"
+
+    async def _on_rounded_restore(self, _kind: str, args: dict[str, Any]) -> str:
+        """The export counter of the solar phase, rounded up for a while, the
+        truth again (at night: held as the same value), then restored."""
+        sn = args["sn"]
+        row, start = self.meters[sn].solar_phase, self.now() + STEP
+        self.meters[sn].round_up(start, start + timedelta(minutes=args["minutes"]), row)
+        at = start + timedelta(minutes=args["restore_after"])
+        self.meters[sn].restore_register(at, args["kwh"], row)
+        self.registers.changes.setdefault(sn, []).append((at, row, "restored"))
+        return "rounded_restore"
+
+    async def _on_float_noise(self, _kind: str, args: dict[str, Any]) -> str:
+        start = self.now() + STEP
+        end = start + timedelta(minutes=args["minutes"])
+        self.meters[args["sn"]].add_noise(start, end, every=args["every"])
+        return "float_wobble" if args["every"] == 2 else "float_noise"
+
+    async def _on_clock_ahead(self, _kind: str, args: dict[str, Any]) -> str:
+        start = self.now() + STEP
+        end = start + timedelta(minutes=args["minutes"])
+        lead = timedelta(minutes=args["lead"])
+        self.meters[args["sn"]].set_clock_lead(start, end, lead)
+        return "future_reading" if args["minutes"] == 1 else "clock_ahead"
+
+    async def _on_restart(self, kind: str, _args: dict[str, Any]) -> str:
+        await self.restart(kind)
+        return kind
+
+    async def _on_reload(self, kind: str, _args: dict[str, Any]) -> str:
+        await self.reload()
+        return kind
+
+    async def _on_restart_mid_update(
+        self, _kind: str, _args: dict[str, Any]
+    ) -> str | None:
+        """A slow answer, and the restart while Home Assistant waits for it
+        (counted when it happens)."""
+        self.cloud.sim.faults.set("timeout", "meterdata2", 1)
+        self._armed_mid_update = True
+        return None
+
+    async def _on_options(self, kind: str, args: dict[str, Any]) -> str:
+        await self.change_options(args["interval"])
+        return kind
+
+    async def _on_meter_added(self, kind: str, args: dict[str, Any]) -> str:
+        self.cloud.add_meter(args["sn"], args["name"], self.seed)
+        self._added[args["sn"]] = self.now() + timedelta(minutes=ADD_WITHIN)
+        return kind
+
+    async def _on_action(self, kind: str, args: dict[str, Any]) -> str:
+        """A user's action, `action_<service>`."""
+        return await self.call_action(kind.removeprefix("action_"), args)
+
+    # What each kind of event of the schedule (tests/soak/schedule.py) does.
+    EVENTS: ClassVar[dict[str, EventHandler]] = {
+        "fault": _on_fault,
+        "fault_end": _on_fault_end,
+        "token_invalid_200": _on_token_invalid_200,
+        "token_invalid_200_end": _on_token_invalid_200_end,
+        "token_expiry": _on_token_expiry,
+        "concurrent_refresh": _on_concurrent_refresh,
+        "shape": _on_shape,
+        "shape_end": _on_shape_end,
+        "other_client_readings": _on_other_client_readings,
+        "other_client_logins": _on_other_client_logins,
+        "offline": _on_offline,
+        "offline_end": _on_offline_end,
+        "counter_reset": _on_counter_reset,
+        "restored_register": _on_restored_register,
+        "rounded_restore": _on_rounded_restore,
+        "float_noise": _on_float_noise,
+        "clock_ahead": _on_clock_ahead,
+        "restart": _on_restart,
+        "reload": _on_reload,
+        "restart_mid_update": _on_restart_mid_update,
+        "options": _on_options,
+        "meter_added": _on_meter_added,
+        "action_refresh": _on_action,
+        "action_fetch_analytics": _on_action,
+        "action_backfill": _on_action,
+    }
 
     def _watch_freshness(
         self, sn: str, now: datetime, reading: datetime | None, fresh: bool
@@ -1036,33 +1142,7 @@ class Campaign:
 
     def _check_meter(self, sn: str, now: datetime) -> None:
         states = self.hass.states
-        meter = self.meters[sn]
-        shown = states.get(self.last_reading[sn])
-        reading: datetime | None = None
-        if shown is not None and shown.state not in GONE:
-            reading = dt_util.parse_datetime(shown.state)
-            self.check("last reading parses", reading is not None, shown.state)
-            assert reading is not None
-            minute = to_minute(reading)
-            self.check("reading not in the future", reading <= now, shown.state)
-            # Dated ahead by the meter's clock, a reading counts as taken when
-            # it was received: within the minute the meter sent it.
-            ahead = meter.clock_lead(minute) > timedelta()
-            self.check(
-                "reading is one the meter sent",
-                meter.is_online(minute) and (reading == from_minute(minute) or ahead),
-                shown.state,
-            )
-            before = self._reading.get(sn)
-            self.check(
-                "reading never goes back",
-                before is None or reading >= before,
-                f"{sn}: {reading} after {before}",
-            )
-            if reading != before:
-                self._reading_changed[sn] = now
-            self._reading[sn] = reading
-            self._check_offline_issue(sn, now, reading)
+        reading = self._check_reading(sn, now)
         fresh = reading is not None and now - reading <= STALE_AFTER
         self._watch_freshness(sn, now, reading, fresh)
         connection = states.get(self.connection[sn])
@@ -1073,51 +1153,100 @@ class Campaign:
                 f"{sn}: {connection.state} with the reading of {reading}",
             )
         rows = self.truth.rows(sn, to_minute(reading)) if reading else None
-        totals: dict[int, float] = {}
         for entity_id in (self.last_reading[sn], self.connection[sn]):
             self._check_new_state(entity_id, states.get(entity_id))
+        self._check_values(sn, now, reading, fresh, rows)
+
+    def _check_reading(self, sn: str, now: datetime) -> datetime | None:
+        """The meter's newest reading as shown (None: none shown)."""
+        meter = self.meters[sn]
+        shown = self.hass.states.get(self.last_reading[sn])
+        if shown is None or shown.state in GONE:
+            return None
+        reading = dt_util.parse_datetime(shown.state)
+        self.check("last reading parses", reading is not None, shown.state)
+        assert reading is not None
+        minute = to_minute(reading)
+        self.check("reading not in the future", reading <= now, shown.state)
+        # Dated ahead by the meter's clock, a reading counts as taken when
+        # it was received: within the minute the meter sent it.
+        ahead = meter.clock_lead(minute) > timedelta()
+        self.check(
+            "reading is one the meter sent",
+            meter.is_online(minute) and (reading == from_minute(minute) or ahead),
+            shown.state,
+        )
+        before = self._reading.get(sn)
+        self.check(
+            "reading never goes back",
+            before is None or reading >= before,
+            f"{sn}: {reading} after {before}",
+        )
+        if reading != before:
+            self._reading_changed[sn] = now
+        self._reading[sn] = reading
+        self._check_offline_issue(sn, now, reading)
+        return reading
+
+    def _check_values(
+        self,
+        sn: str,
+        now: datetime,
+        reading: datetime | None,
+        fresh: bool,
+        rows: tuple[tuple[float, ...], ...] | None,
+    ) -> None:
+        """The meter's entities against the truth of the reading they show."""
+        totals: dict[int, float] = {}
         for item in self.specs[sn]:
-            state = states.get(item.entity_id)
+            state = self.hass.states.get(item.entity_id)
             self._check_new_state(item.entity_id, state)
             if state is None or state.state in GONE:
                 continue
             value = float(state.state)
             self.check("numeric state", math.isfinite(value), item.entity_id)
-            if item.kind == "analytics":
-                self._check_analytics(item, value, state.attributes)
-                continue
-            if item.kind == "api_calls":
-                self._check_usage(
-                    item.entity_id,
-                    value,
-                    state.last_updated,
-                    self._latest_times[sn],
-                    HOUR,
-                )
-                continue
-            if item.kind in ("live", "total_power"):
-                self.check(
-                    "live values only while fresh",
-                    fresh,
-                    f"{item.entity_id} = {value} with the reading of {reading}",
-                )
-                assert rows is not None
-                true = (
-                    rows[item.row][item.col]
-                    if item.kind == "live"
-                    else sum(r[2] for r in rows)
-                )
-                self.check(
-                    "live value is the truth",
-                    value == true,
-                    f"{item.entity_id} = {value}, the meter sent {true} at {reading}",
-                )
-                continue
-            self._check_energy(item, value, now, rows, reading)
+            match item.kind:
+                case "analytics":
+                    self._check_analytics(item, value, state.attributes)
+                case "api_calls":
+                    self._check_usage(
+                        item.entity_id,
+                        value,
+                        state.last_updated,
+                        self._latest_times[sn],
+                        HOUR,
+                    )
+                case "live" | "total_power":
+                    self._check_live(item, value, reading, fresh, rows)
+                case _:
+                    self._check_energy(item, value, now, rows, reading)
             if item.kind == "energy" and sn == SN3:
                 totals[item.col] = totals.get(item.col, 0.0) + value
         if sn == SN3:
             self._check_totals(totals)
+
+    def _check_live(
+        self,
+        item: Spec,
+        value: float,
+        reading: datetime | None,
+        fresh: bool,
+        rows: tuple[tuple[float, ...], ...] | None,
+    ) -> None:
+        self.check(
+            "live values only while fresh",
+            fresh,
+            f"{item.entity_id} = {value} with the reading of {reading}",
+        )
+        assert rows is not None
+        true = (
+            rows[item.row][item.col] if item.kind == "live" else sum(r[2] for r in rows)
+        )
+        self.check(
+            "live value is the truth",
+            value == true,
+            f"{item.entity_id} = {value}, the meter sent {true} at {reading}",
+        )
 
     def _check_energy(
         self,
@@ -1129,9 +1258,22 @@ class Campaign:
     ) -> None:
         eid = item.entity_id
         last = self._energy.get(eid)
+        self._check_energy_grows(eid, value, last, now, reading)
+        if item.kind != "energy" or rows is None or reading is None:
+            return
+        self._check_energy_truth(item, value, last, rows[item.row][item.col], reading)
+
+    def _check_energy_grows(
+        self,
+        eid: str,
+        value: float,
+        last: float | None,
+        now: datetime,
+        reading: datetime | None,
+    ) -> None:
+        """Every energy sensor, phases too, only grows: a register change
+        continues the series from where it was."""
         if last is not None and value != last:
-            # Every energy sensor, phases too, only grows: a register change
-            # continues the series from where it was.
             self.check(
                 "energy never decreases", value > last, f"{eid}: {last} -> {value}"
             )
@@ -1144,16 +1286,21 @@ class Campaign:
         elif last is None:
             self._energy_trace.setdefault(eid, []).append((now, reading or now))
         self._energy[eid] = value
-        if item.kind != "energy" or rows is None or reading is None:
-            return
-        true = rows[item.row][item.col]
-        before, self._last_true[eid] = self._last_true.get(eid), true
-        shift = self._shift.get(eid, 0.0)
-        expected = round(true + shift, 3)
-        if (floor := self._floor.get(eid)) is not None:
-            if expected >= floor:
-                del self._floor[eid]
-            expected = max(expected, floor)
+
+    def _check_energy_truth(
+        self,
+        item: Spec,
+        value: float,
+        last: float | None,
+        true: float,
+        reading: datetime,
+    ) -> None:
+        """A phase's energy is the meter's counter `true` (continued from where
+        it was after a register change), or the guard's last value."""
+        eid, book = item.entity_id, self.registers
+        before, book.last_true[eid] = book.last_true.get(eid), true
+        shift = book.shift.get(eid, 0.0)
+        expected = self._above_floor(eid, round(true + shift, 3))
         nulled = self.cloud.sim.nulled.get((item.sn, to_minute(reading)), set())
         if (item.row, ENERGY_NAMES[item.col]) in nulled:
             # Sent as null with this reading: the counter keeps its last value.
@@ -1164,19 +1311,19 @@ class Campaign:
             )
             return
         if abs(value - expected) < 1e-6:
-            self._lower.pop(eid, None)
-            self._held.pop(eid, None)
+            book.lower.pop(eid, None)
+            book.held.pop(eid, None)
             self.stats.checks["energy is the truth"] += 1
             return
-        held = self._held.setdefault(
+        held = book.held.setdefault(
             eid, (last if last is not None else value, true, reading)
         )
         if before is not None and self._changed_since(item, held[2], reading):
             # Held since a value the cloud rounded up: the guard judges the
             # register change against the register as last seen (`before`),
             # and counts the new register from its first value.
-            self._hair[eid] = held[0] - round(before + shift, 3)
-            held = self._held[eid] = (held[0], true, reading)
+            book.hair[eid] = held[0] - round(before + shift, 3)
+            held = book.held[eid] = (held[0], true, reading)
         if self._took_register(item, value, true, reading, held):
             return
         # The guard keeps a value only while the meter's counter is lower than it
@@ -1186,9 +1333,26 @@ class Campaign:
             value > expected and abs(value - held[0]) < 1e-6,
             f"{eid} = {value}, the meter sent {true} at {reading}",
         )
-        if value - expected <= NOISE_KWH + 1e-6 and eid not in self._hair:
+        if value - expected <= NOISE_KWH + 1e-6 and eid not in book.hair:
             return  # the same value to the guard: the cloud's rounding
-        lower = self._lower.setdefault(eid, set())
+        self._check_lower_counter(item, value, true, reading)
+
+    def _above_floor(self, eid: str, expected: float) -> float:
+        """`expected`, or the value the sensor keeps until the new register's
+        growth has made it up (`Registers.floor`)."""
+        floor = self.registers.floor.get(eid)
+        if floor is None:
+            return expected
+        if expected >= floor:
+            del self.registers.floor[eid]
+        return max(expected, floor)
+
+    def _check_lower_counter(
+        self, item: Spec, value: float, true: float, reading: datetime
+    ) -> None:
+        """A counter lower than the value shown persists only for a while."""
+        eid = item.entity_id
+        lower = self.registers.lower.setdefault(eid, set())
         lower.add(to_minute(reading))
         if true > 0:
             self.check(
@@ -1208,7 +1372,7 @@ class Campaign:
         """A register change of the item's row after `since`, up to `reading`."""
         return any(
             since < at <= reading and row in (None, item.row)
-            for at, row, _ in self._registers.get(item.sn, [])
+            for at, row, _ in self.registers.changes.get(item.sn, [])
         )
 
     def _took_register(
@@ -1223,19 +1387,19 @@ class Campaign:
         restored register), continuing from the value it held by exactly what
         the new register counted: from 0 after a reset, from its first value
         after a restored one."""
-        eid = item.entity_id
+        eid, book = item.entity_id, self.registers
         events = [
             (index, kind)
-            for index, (at, row, kind) in enumerate(self._registers.get(item.sn, []))
+            for index, (at, row, kind) in enumerate(book.changes.get(item.sn, []))
             if at <= reading
             and row in (None, item.row)
-            and (eid, index) not in self._taken
+            and (eid, index) not in book.taken
         ]
         if not events:
             return False
         shown, first, _ = held
         counted = true - (0.0 if events[-1][1] == "reset" else first)
-        hair = self._hair.get(eid)
+        hair = book.hair.get(eid)
         if hair is not None:
             # What the register counted, less the rounding already published.
             if abs(value - (shown + max(0.0, counted - hair))) > 5e-4:
@@ -1250,15 +1414,15 @@ class Campaign:
             DOMAIN, f"counter_reset_{item.sn}"
         )
         self.check("a register change raises its notice", issue is not None, eid)
-        self._taken.update((eid, index) for index, _ in events)
-        self._shift[eid] = value - true
+        book.taken.update((eid, index) for index, _ in events)
+        book.shift[eid] = value - true
         if hair is not None:
-            self._shift[eid] = shown - hair - first
-            self._floor[eid] = shown
-            del self._hair[eid]
+            book.shift[eid] = shown - hair - first
+            book.floor[eid] = shown
+            del book.hair[eid]
             self.stats.checks["a rounded-up value is not counted again"] += 1
-        self._lower.pop(eid, None)
-        self._held.pop(eid, None)
+        book.lower.pop(eid, None)
+        book.held.pop(eid, None)
         self.stats.checks["a new register continues the series"] += 1
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 import random
 from typing import Any
@@ -125,25 +126,11 @@ def build(seed: int, days: int) -> list[Event]:
         events += _episode(rng, t, kind, duration)
         busy_spans.append((t, t + duration + recovery))
         t += duration + recovery
-    interval = iter(INTERVALS * days)
+    intervals = iter(INTERVALS * days)
     for change, count in CHANGES:
         for _ in range(max(1, round(count * scale))):
             minute = rng.randint(start, end - 60)
-            args: dict[str, Any] = {}
-            kind = change
-            if change == "options":
-                args = {"interval": next(interval)}
-            elif change == "concurrent_refresh":
-                args = {"sn": rng.choice((SN1, SN3)), "calls": 20}
-            elif change in ("refresh", "fetch_analytics", "backfill"):
-                # Analyses: 1-7 days within the last 3 weeks (the cloud keeps 31).
-                back, days_long = (
-                    rng.randint(0, min(20, minute // DAY)),
-                    rng.randint(1, 7),
-                )
-                args = {"sn": rng.choice((SN1, SN3)), "back": back, "days": days_long}
-                kind = f"action_{change}"
-            events.append(Event(minute, kind, args))
+            events.append(_change(rng, minute, change, intervals))
     # Its own random stream: the other events stay those of the same seed.
     added = random.Random(f"{seed}|meter_added")
     if end - ADD_WITHIN > start:
@@ -152,6 +139,25 @@ def build(seed: int, days: int) -> list[Event]:
         events.append(Event(minute, "meter_added", {"sn": sn, "name": name}))
     events += _rounded_restores(seed, days, (start, end), busy_spans)
     return sorted(events)
+
+
+def _change(
+    rng: random.Random, minute: int, change: str, intervals: Iterator[int]
+) -> Event:
+    """One of the CHANGES at `minute`: the user's actions as `action_<name>`."""
+    if change == "options":
+        return Event(minute, change, {"interval": next(intervals)})
+    if change == "concurrent_refresh":
+        return Event(minute, change, {"sn": rng.choice((SN1, SN3)), "calls": 20})
+    if change in ("refresh", "fetch_analytics", "backfill"):
+        # Analyses: 1-7 days within the last 3 weeks (the cloud keeps 31).
+        back, days_long = (
+            rng.randint(0, min(20, minute // DAY)),
+            rng.randint(1, 7),
+        )
+        args = {"sn": rng.choice((SN1, SN3)), "back": back, "days": days_long}
+        return Event(minute, f"action_{change}", args)
+    return Event(minute, change)
 
 
 def _rounded_restores(
@@ -186,76 +192,160 @@ def _rounded_restores(
 
 
 def _episode(rng: random.Random, t: int, kind: str, duration: int) -> list[Event]:
+    """The events of an episode of `kind` (one of EPISODES) from minute `t`."""
     sn = rng.choice((SN1, SN3))
-    if kind in ("http_500", "non_json", "unsuccessful", "null_data", "zero_rows"):
-        return [
-            Event(t, "fault", {"fault": kind, "endpoint": "meterdata2"}),
-            Event(t + duration, "fault_end", {"fault": kind, "endpoint": "meterdata2"}),
-        ]
-    if kind in ("timeout", "empty_body"):
-        count = rng.randint(1, 2) if kind == "timeout" else 1
-        return [
-            Event(t, "fault", {"fault": kind, "endpoint": "meterdata2", "count": count})
-        ]
-    if kind == "analysis_fault":
-        endpoint = rng.choice(("power_analysis", "offline_analysis"))
-        fault = rng.choice(("http_500", "non_json", "unsuccessful"))
-        return [Event(t, "fault", {"fault": fault, "endpoint": endpoint, "count": 1})]
-    if kind == "other_client_readings":
-        return [Event(t, kind, {"sn": sn, "count": 12})]
-    if kind == "other_client_logins":
-        return [Event(t, kind, {"count": 5}), Event(t + 1, "token_expiry")]
-    if kind == "token_expiry":
-        return [Event(t, kind)]
-    if kind == "token_glitch":
-        return [
-            Event(t, "fault", {"fault": kind, "endpoint": "*"}),
-            Event(t + duration, "fault_end", {"fault": kind, "endpoint": "*"}),
-        ]
-    if kind == "token_invalid_200":
-        return [Event(t, kind), Event(t + duration, f"{kind}_end")]
-    if kind == "http_429":
-        seconds = rng.choice((60, 120, 300, 600))
-        args = {"fault": kind, "endpoint": "meterdata2", "count": 1}
-        return [Event(t, "fault", args | {"retry_after": str(seconds)})]
-    if kind == "token_expiry_login_down":
-        return [
-            Event(t, "fault", {"fault": "http_500", "endpoint": "login"}),
-            Event(t, "token_expiry"),
-            Event(
-                t + duration, "fault_end", {"fault": "http_500", "endpoint": "login"}
-            ),
-        ]
-    if kind == "offline":
-        return [
-            Event(t, kind, {"sn": sn, "minutes": duration}),
-            Event(t + duration, "offline_end", {"sn": sn}),
-        ]
-    if kind in ("extra_values", "nulls"):
-        shape: dict[str, Any] = {"extra_values": rng.randint(1, 4)}
-        if kind == "nulls":
-            rows = rng.choice((None, [0], [1], [2]))
-            shape = {"nulls": list(rng.choice(NULLS)), "null_rows": rows}
-        return [
-            Event(t, "shape", {"shape": kind} | shape),
-            Event(t + duration, "shape_end", {"shape": kind}),
-        ]
-    if kind == "login_id":  # the token expires: the next login has such an id
-        shape = {"login_id": rng.choice(LOGIN_IDS)}
-        return [
-            Event(t, "shape", {"shape": kind} | shape),
-            Event(t, "token_expiry"),
-            Event(t + 60, "shape_end", {"shape": kind}),
-        ]
-    if kind == "restored_register":
-        rows = 3 if sn == SN3 else 1
-        args = {"sn": sn, "row": rng.randrange(rows), "kwh": rng.choice(RESTORED_KWH)}
-        return [Event(t, kind, args)]
-    if kind == "float_noise":
-        args = {"sn": sn, "minutes": duration, "every": rng.choice((1, 2))}
-        return [Event(t, kind, args)]
-    if kind in ("future_reading", "clock_ahead"):
-        lead = DAY if kind == "future_reading" else rng.choice((60, 120, 180))
-        return [Event(t, "clock_ahead", {"sn": sn, "minutes": duration, "lead": lead})]
-    assert kind == "counter_reset"
-    return [Event(t, kind, {"sn": sn})]
+    return EPISODE_EVENTS[kind](Slot(rng, t, kind, duration, sn))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where an episode goes: from minute `t`, `duration` minutes, meter `sn`
+    (drawn for every episode; used by those of one meter)."""
+
+    rng: random.Random
+    t: int
+    kind: str
+    duration: int
+    sn: str
+
+
+def _fault_span(e: Slot) -> list[Event]:
+    """The fault on the readings for the episode's duration."""
+    return _fault_from_to(e.t, e.t + e.duration, e.kind, "meterdata2")
+
+
+def _fault_from_to(start: int, end: int, fault: str, endpoint: str) -> list[Event]:
+    return [
+        Event(start, "fault", {"fault": fault, "endpoint": endpoint}),
+        Event(end, "fault_end", {"fault": fault, "endpoint": endpoint}),
+    ]
+
+
+def _one_off_fault(e: Slot) -> list[Event]:
+    """The next reading (or the next two: a timeout) answered with the fault."""
+    count = e.rng.randint(1, 2) if e.kind == "timeout" else 1
+    return [
+        Event(e.t, "fault", {"fault": e.kind, "endpoint": "meterdata2", "count": count})
+    ]
+
+
+def _analysis_fault(e: Slot) -> list[Event]:
+    endpoint = e.rng.choice(("power_analysis", "offline_analysis"))
+    fault = e.rng.choice(("http_500", "non_json", "unsuccessful"))
+    return [Event(e.t, "fault", {"fault": fault, "endpoint": endpoint, "count": 1})]
+
+
+def _other_client_readings(e: Slot) -> list[Event]:
+    return [Event(e.t, e.kind, {"sn": e.sn, "count": 12})]
+
+
+def _other_client_logins(e: Slot) -> list[Event]:
+    return [Event(e.t, e.kind, {"count": 5}), Event(e.t + 1, "token_expiry")]
+
+
+def _token_expiry(e: Slot) -> list[Event]:
+    return [Event(e.t, e.kind)]
+
+
+def _token_glitch(e: Slot) -> list[Event]:
+    return _fault_from_to(e.t, e.t + e.duration, e.kind, "*")
+
+
+def _token_invalid_200(e: Slot) -> list[Event]:
+    return [Event(e.t, e.kind), Event(e.t + e.duration, f"{e.kind}_end")]
+
+
+def _http_429(e: Slot) -> list[Event]:
+    seconds = e.rng.choice((60, 120, 300, 600))
+    args = {"fault": e.kind, "endpoint": "meterdata2", "count": 1}
+    return [Event(e.t, "fault", args | {"retry_after": str(seconds)})]
+
+
+def _token_expiry_login_down(e: Slot) -> list[Event]:
+    start, end = _fault_from_to(e.t, e.t + e.duration, "http_500", "login")
+    return [start, Event(e.t, "token_expiry"), end]
+
+
+def _offline(e: Slot) -> list[Event]:
+    return [
+        Event(e.t, e.kind, {"sn": e.sn, "minutes": e.duration}),
+        Event(e.t + e.duration, "offline_end", {"sn": e.sn}),
+    ]
+
+
+def _row_shape(e: Slot) -> list[Event]:
+    """Longer rows ("extra_values") or nulls in them ("nulls")."""
+    shape: dict[str, Any] = {"extra_values": e.rng.randint(1, 4)}
+    if e.kind == "nulls":
+        rows = e.rng.choice((None, [0], [1], [2]))
+        shape = {"nulls": list(e.rng.choice(NULLS)), "null_rows": rows}
+    return [
+        Event(e.t, "shape", {"shape": e.kind} | shape),
+        Event(e.t + e.duration, "shape_end", {"shape": e.kind}),
+    ]
+
+
+def _login_id(e: Slot) -> list[Event]:
+    """The token expires: the next login has such an id."""
+    shape = {"login_id": e.rng.choice(LOGIN_IDS)}
+    return [
+        Event(e.t, "shape", {"shape": e.kind} | shape),
+        Event(e.t, "token_expiry"),
+        Event(e.t + 60, "shape_end", {"shape": e.kind}),
+    ]
+
+
+def _restored_register(e: Slot) -> list[Event]:
+    rows = 3 if e.sn == SN3 else 1
+    args = {
+        "sn": e.sn,
+        "row": e.rng.randrange(rows),
+        "kwh": e.rng.choice(RESTORED_KWH),
+    }
+    return [Event(e.t, e.kind, args)]
+
+
+def _float_noise(e: Slot) -> list[Event]:
+    args = {"sn": e.sn, "minutes": e.duration, "every": e.rng.choice((1, 2))}
+    return [Event(e.t, e.kind, args)]
+
+
+def _clock_ahead(e: Slot) -> list[Event]:
+    """A reading dated a day ahead ("future_reading"), or the meter's clock
+    ahead for the episode's duration ("clock_ahead")."""
+    lead = DAY if e.kind == "future_reading" else e.rng.choice((60, 120, 180))
+    args = {"sn": e.sn, "minutes": e.duration, "lead": lead}
+    return [Event(e.t, "clock_ahead", args)]
+
+
+def _counter_reset(e: Slot) -> list[Event]:
+    return [Event(e.t, e.kind, {"sn": e.sn})]
+
+
+# The events of each kind of EPISODES.
+EPISODE_EVENTS: dict[str, Callable[[Slot], list[Event]]] = {
+    "http_500": _fault_span,
+    "non_json": _fault_span,
+    "unsuccessful": _fault_span,
+    "null_data": _fault_span,
+    "zero_rows": _fault_span,
+    "timeout": _one_off_fault,
+    "empty_body": _one_off_fault,
+    "analysis_fault": _analysis_fault,
+    "other_client_readings": _other_client_readings,
+    "other_client_logins": _other_client_logins,
+    "token_expiry": _token_expiry,
+    "token_expiry_login_down": _token_expiry_login_down,
+    "token_glitch": _token_glitch,
+    "token_invalid_200": _token_invalid_200,
+    "http_429": _http_429,
+    "offline": _offline,
+    "extra_values": _row_shape,
+    "nulls": _row_shape,
+    "login_id": _login_id,
+    "restored_register": _restored_register,
+    "float_noise": _float_noise,
+    "future_reading": _clock_ahead,
+    "clock_ahead": _clock_ahead,
+    "counter_reset": _counter_reset,
+}

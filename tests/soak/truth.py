@@ -40,28 +40,36 @@ class Spec:
     col: int = 0
 
 
+# The kind of the entities checked the same way on every meter, by key.
+_BY_KEY = {
+    "api_calls_last_hour": "api_calls",
+    "last_reading": "last_reading",
+    "cloud_connection": "connection",
+} | dict.fromkeys(ANALYTICS, "analytics")
+
+
 def spec(entity_id: str, sn: str, key: str, phases: int) -> Spec | None:
     """How to check the entity `{sn}_{key}`; None for those not checked."""
-    if key == "api_calls_last_hour":
-        return Spec(entity_id, sn, key, "api_calls")
-    if key in ("last_reading", "cloud_connection"):
-        kind = "last_reading" if key == "last_reading" else "connection"
-        return Spec(entity_id, sn, key, kind)
-    if key in ANALYTICS:
-        return Spec(entity_id, sn, key, "analytics")
+    if key in _BY_KEY:
+        return Spec(entity_id, sn, key, _BY_KEY[key])
     row, _, name = key.partition("_") if phases == 3 else ("", "", key)
     if phases == 3 and row not in ("a", "b", "c"):
-        if key == "power":
-            return Spec(entity_id, sn, key, "total_power")
-        if key in ENERGY:
-            return Spec(entity_id, sn, key, "total_energy", col=ENERGY[key])
-        return None  # net values: disabled by default, not sent by the demo meters
+        return _total(entity_id, sn, key)
     index = "abc".index(row) if phases == 3 else 0
     if name in LIVE:
         return Spec(entity_id, sn, key, "live", index, LIVE[name])
     if name in ENERGY:
         return Spec(entity_id, sn, key, "energy", index, ENERGY[name])
     return None
+
+
+def _total(entity_id: str, sn: str, key: str) -> Spec | None:
+    """A three-phase meter's entity of all phases together."""
+    if key == "power":
+        return Spec(entity_id, sn, key, "total_power")
+    if key in ENERGY:
+        return Spec(entity_id, sn, key, "total_energy", col=ENERGY[key])
+    return None  # net values: disabled by default, not sent by the demo meters
 
 
 class Truth:
