@@ -155,9 +155,11 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def short_timeouts() -> Generator[None]:
-    """Requests time out after 0.5 s, so timeout faults stay fast."""
+    """Requests time out after 0.5 s, so timeout faults stay fast. Only for the
+    tests that inject timeouts: elsewhere the client's own timeout holds, so
+    that no test depends on how fast the machine answers."""
     with patch("custom_components.iammeter_cloud.helpers.REQUEST_TIMEOUT", 0.5):
         yield
 

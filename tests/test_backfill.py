@@ -678,44 +678,48 @@ async def test_edges(
     assert result == BackfillResult(SN3, complete=True, reason="nothing_to_do")
     assert simulator.count("meterdatalist2") == 1
     # Stored gaps, but no statistics to write: forgotten, no call.
-    pending.store_gaps(coordinator, [Gap(now - 3 * HOUR, now - HOUR)])
+    gaps_of(coordinator).keep([Gap(now - 3 * HOUR, now - HOUR)])
     with patch.object(recorder, "targets", return_value=[]):
         await async_backfill(hass, coordinator)
-    assert pending.stored_gaps(coordinator) == []
+    assert gaps_of(coordinator).gaps == []
     # Older than the cloud keeps: nothing to fill with, forgotten.
-    pending.store_gaps(coordinator, [Gap(now - 40 * DAY, now - 35 * DAY)])
+    gaps_of(coordinator).keep([Gap(now - 40 * DAY, now - 35 * DAY)])
     assert await async_backfill(hass, coordinator) == BackfillResult(
         SN3, reason="nothing_to_do"
     )
-    assert pending.stored_gaps(coordinator) == []
+    assert gaps_of(coordinator).gaps == []
     # The recorder has not compiled the hour before the gap yet: kept for later.
     entity_registry.async_update_entity(
         "sensor.house_energy_import_phase_c", disabled_by=er.RegistryEntryDisabler.USER
     )
     gap = Gap(now - 3 * HOUR, now - HOUR)
-    pending.store_gaps(coordinator, [gap])
+    gaps_of(coordinator).keep([gap])
     behind = now - 5 * HOUR
     with patch.object(recorder, "compiled_until", return_value=behind):
         result = await async_backfill(hass, coordinator)
     assert result == BackfillResult(SN3, complete=False)
-    assert pending.stored_gaps(coordinator) == [gap]
+    assert gaps_of(coordinator).gaps == [gap]
     # A stored time that is not trusted (one without a zone is not loaded:
     # tests/test_store.py) is noted again.
     coordinator.saved.seen = None
     coordinator.async_update_listeners()
-    assert coordinator.saved.seen is not None
-    assert coordinator.saved.seen.tzinfo is not None
+    assert (seen := gaps_of(coordinator).seen) is not None
+    assert seen.tzinfo is not None
     assert simulator.count("meterdatalist2") == 3
     # At start the stored gap is tried; the call fails and is tried later.
     simulator.faults.set("http_500", "meterdatalist2")
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.count("meterdatalist2", SN3) == 4
-    assert pending.stored_gaps(init_integration.runtime_data.coordinators[SN3])
+    assert gaps_of(init_integration.runtime_data.coordinators[SN3]).gaps
     assert await hass.config_entries.async_unload(init_integration.entry_id)
 
 
 # --- pieces -------------------------------------------------------------------
+
+
+def gaps_of(coordinator: IammeterMeterCoordinator) -> pending.PendingGaps:
+    return pending.PendingGaps(coordinator.account.store, coordinator.sn)
 
 
 @pytest.mark.parametrize(
@@ -759,15 +763,14 @@ async def test_stored_gaps_merge_and_survive_bad_data(
 ) -> None:
     coordinator = init_integration.runtime_data.coordinators[SN1]
     at = utc("2026-06-15 09:17:00+00:00")
-    pending.store_gaps(
-        coordinator,
+    gaps_of(coordinator).keep(
         [
             Gap(at + 3 * HOUR, at + 4 * HOUR),
             Gap(at, at + HOUR),
             Gap(at + HOUR + 10 * MINUTE, at + 2 * HOUR),  # shares the 10:00 hour
         ],
     )
-    assert pending.stored_gaps(coordinator) == [
+    assert gaps_of(coordinator).gaps == [
         Gap(at, at + 2 * HOUR),
         Gap(at + 3 * HOUR, at + 4 * HOUR),
     ]

@@ -133,6 +133,7 @@ async def test_meters_typed_in_when_the_account_cannot_list_them(
         ("null_data", "unknown"),
     ],
 )
+@pytest.mark.usefixtures("short_timeouts")
 async def test_login_errors_then_recover(
     hass: HomeAssistant, simulator: CloudSimulator, fault: str, error: str
 ) -> None:

@@ -67,6 +67,9 @@ from tests.soak import fuzz, schedule
 from tests.soak.campaign import Campaign, _wall, restart, summary
 from tests.soak.cloud import SoakCloud
 
+# The campaign's timeout faults end in the client's 0.5 s timeout.
+pytestmark = pytest.mark.usefixtures("short_timeouts")
+
 # Two weeks before the end of summer time in Europe/Warsaw: the month has a
 # 25-hour day. The odd second keeps the clock off the minute boundaries.
 START = "2026-10-11 22:00:17+00:00"

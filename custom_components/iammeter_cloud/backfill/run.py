@@ -18,7 +18,7 @@ from ..energy import counters
 from ..helpers import format_local_time
 from . import recorder
 from .gaps import HOUR, Gap, history_request, hour
-from .pending import store_gaps, stored_gaps
+from .pending import PendingGaps
 from .series import Point, Rows, Snapshot, Target, series
 
 
@@ -35,7 +35,7 @@ async def async_backfill(
     """
     run = BackfillRun(hass, coordinator)
     if start is None:
-        return await run.async_run(stored_gaps(coordinator), None)
+        return await run.async_run(run.pending.gaps, None)
     gap = Gap(start, dt_util.utcnow())
     return await run.async_run([gap], None, keep=False)
 
@@ -85,6 +85,7 @@ class BackfillRun:
         self.coordinator = coordinator
         self.sn = coordinator.sn
         self.snapshot: Snapshot | None = None
+        self.pending = PendingGaps(coordinator.account.store, coordinator.sn)
 
     async def async_run(
         self, gaps: list[Gap], snapshot: Snapshot | None, keep: bool = True
@@ -93,7 +94,7 @@ class BackfillRun:
         targets = recorder.targets(self.hass, self.sn, self.coordinator.data.reading)
         if not gaps or not targets:
             if keep and gaps:
-                store_gaps(self.coordinator, [])
+                self.pending.keep([])
             return BackfillResult(self.sn, reason="nothing_to_do")
         if snapshot is None:
             snapshot = await self._async_fetch(min(gap.start for gap in gaps))
@@ -126,8 +127,8 @@ class BackfillRun:
                 left.append(gap)
         written = await recorder.async_import(self.hass, rows)
         if keep:  # and gaps found meanwhile
-            found_since = [g for g in stored_gaps(self.coordinator) if g not in gaps]
-            store_gaps(self.coordinator, [*left, *found_since])
+            found_since = [g for g in self.pending.gaps if g not in gaps]
+            self.pending.keep([*left, *found_since])
         return self._result(rows, complete=not left, written=written)
 
     def _result(

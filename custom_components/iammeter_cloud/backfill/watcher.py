@@ -17,7 +17,7 @@ from ..coordinator import IammeterConfigEntry, IammeterMeterCoordinator
 from ..helpers import format_local_time
 from . import recorder
 from .gaps import HOUR, Gap, is_gap
-from .pending import store_gaps, stored_gaps
+from .pending import PendingGaps
 from .run import BackfillRun
 from .series import Snapshot, Target
 
@@ -55,6 +55,7 @@ class BackfillWatcher:
         self._again = False
         self._unsub_retry: CALLBACK_TYPE | None = None
         self._asking = False  # the statistics, where the record ends
+        self._pending = PendingGaps(coordinator.account.store, coordinator.sn)
 
     @callback
     def async_check(self, starting: bool = False) -> None:
@@ -62,8 +63,8 @@ class BackfillWatcher:
         if self._asking:
             return  # the statistics will tell where the gap begins
         now_seen = self.coordinator.data.reading.time
-        saved = self.coordinator.saved
-        seen = saved.seen
+        pending = self._pending
+        seen = pending.seen
         if seen is None and starting:
             # Nothing in the store (lost, or this version's first start): the end
             # of the sensors' statistics is where the readings stopped.
@@ -87,16 +88,12 @@ class BackfillWatcher:
                 format_local_time(seen),
                 format_local_time(now_seen),
             )
-            store_gaps(
-                self.coordinator,
-                [*stored_gaps(self.coordinator), Gap(seen, now_seen)],
-            )
+            pending.keep([*pending.gaps, Gap(seen, now_seen)])
             self._snapshot = None  # the history must reach the new gap
             found = True
         if seen is None or now_seen > seen:
-            saved.seen = now_seen
-            self.coordinator.store.async_schedule_save()
-        if found or (starting and stored_gaps(self.coordinator)):
+            pending.note_seen(now_seen)
+        if found or (starting and pending.gaps):
             self._async_start()
 
     def _targets(self) -> list[Target]:
@@ -118,9 +115,8 @@ class BackfillWatcher:
             self.coordinator.sn,
             format_local_time(seen),
         )
-        saved = self.coordinator.saved
-        if saved.seen is None:
-            saved.seen = seen
+        if self._pending.seen is None:
+            self._pending.note_seen(seen)
         self._asking = False
         self.async_check(starting=True)
 
@@ -154,7 +150,7 @@ class BackfillWatcher:
         delay: timedelta | None = None
         try:
             run = BackfillRun(self.hass, self.coordinator)
-            result = await run.async_run(stored_gaps(self.coordinator), self._snapshot)
+            result = await run.async_run(self._pending.gaps, self._snapshot)
         except IammeterQuotaError as err:
             LOGGER.info(
                 "Meter %s: the history can be fetched again at %s; filling the gap"
