@@ -2,11 +2,15 @@
 
 Idempotent: every step checks first, so a second run on a prepared config/ only
 logs in. Steps: onboarding with the demo user, the integration against the cloud
-simulator (demo account, both meters), and the Energy dashboard with the
-three-phase meter's import/export totals and the single-phase meter as a device
-(with two days of hourly history from the simulator, on the first run). Radio
-Browser, which onboarding adds, is removed: without internet it holds up every
-start. Uses only the standard library and aiohttp (both in the project environment).
+simulator (demo account, both meters), and the Energy dashboard: the three-phase
+meter's import/export totals as the grid, the export of its phase B (where the
+simulator's PV inverter is) as solar production, and the single-phase meter, a
+circuit behind the House's phase A in the simulator's demo, as a device (with two
+days of hourly history from the simulator, on the first run). The dashboard's
+validation then finds no issue, and no hour shows more device consumption than
+home consumption. Radio Browser, which onboarding adds, is removed: without
+internet it holds up every start. Uses only the standard library and aiohttp (both
+in the project environment).
 
     python scripts/demo_setup.py --ha http://127.0.0.1:8123 --sim http://127.0.0.1:8124
 """
@@ -28,6 +32,9 @@ HA_USER, HA_PASSWORD, HA_NAME = "demo", "demo-password", "Demo"
 CLOUD_USER, CLOUD_PASSWORD = "demo@example.com", "demo-password"
 DOMAIN = "iammeter_cloud"
 GRID_SN, DEVICE_SN = "SIM3PHASE001", "SIM1PHASE001"
+# The simulator's House has its PV inverter on phase B: that phase's export is the
+# demo's solar production (until phase roles say so; disabled by default).
+SOLAR_KEY = f"{GRID_SN}_b_energy_export"
 STEPS = ("user", "core_config", "analytics", "integration")
 
 
@@ -249,6 +256,7 @@ async def entity_ids(ha: HomeAssistant, patience: float) -> dict[str, str]:
         f"{GRID_SN}_power",
         f"{DEVICE_SN}_energy_import",
         f"{DEVICE_SN}_power",
+        SOLAR_KEY,
     }
     deadline = time.monotonic() + patience
     while True:
@@ -265,8 +273,44 @@ async def entity_ids(ha: HomeAssistant, patience: float) -> dict[str, str]:
         await asyncio.sleep(1)
 
 
+async def enable_solar(ha: HomeAssistant, ids: dict[str, str], patience: float) -> None:
+    """Enable the phase-B export sensor (disabled by default) and wait for its state.
+
+    The entry is reloaded at once instead of after the registry's 30 s delay.
+    """
+    entity_id = ids[SOLAR_KEY]
+    (entry,) = await ha.ws(
+        {"type": "config/entity_registry/get", "entity_id": entity_id}
+    )
+    if entry["disabled_by"] is not None:
+        await ha.ws(
+            {
+                "type": "config/entity_registry/update",
+                "entity_id": entity_id,
+                "disabled_by": None,
+            }
+        )
+        await ha.request(
+            "POST",
+            f"/api/config/config_entries/entry/{entry['config_entry_id']}/reload",
+        )
+        log(f"enabled {entity_id} (the demo's solar production)")
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            state = await ha.request("GET", f"/api/states/{entity_id}")
+            float(state["state"])
+        except (SetupError, ValueError):
+            if time.monotonic() > deadline:
+                raise SetupError(f"{entity_id} has no value") from None
+            await asyncio.sleep(1)
+        else:
+            return
+
+
 async def energy_dashboard(ha: HomeAssistant, ids: dict[str, str]) -> bool:
-    """Grid import/export (and power) from the three-phase totals; Garage as device.
+    """Grid import/export (and power) from the three-phase totals, solar from its
+    phase B's export; Garage as device.
 
     Left alone when any energy source is configured already (yours to change).
     True when configured now.
@@ -309,6 +353,11 @@ async def energy_dashboard(ha: HomeAssistant, ids: dict[str, str]) -> bool:
         ],
         "cost_adjustment_day": 0,
     }
+    solar = {
+        "type": "solar",
+        "stat_energy_from": ids[SOLAR_KEY],
+        "config_entry_solar_forecast": None,
+    }
     device = {
         "stat_consumption": ids[f"{DEVICE_SN}_energy_import"],
         "stat_rate": ids[f"{DEVICE_SN}_power"],
@@ -318,7 +367,7 @@ async def energy_dashboard(ha: HomeAssistant, ids: dict[str, str]) -> bool:
             await ha.ws(
                 {
                     "type": "energy/save_prefs",
-                    "energy_sources": [source],
+                    "energy_sources": [source, solar],
                     "device_consumption": [device],
                 }
             )
@@ -329,17 +378,56 @@ async def energy_dashboard(ha: HomeAssistant, ids: dict[str, str]) -> bool:
             break
     log(
         f"Energy dashboard: grid {grid['stat_energy_from']} / "
-        f"{grid['stat_energy_to']}, device {device['stat_consumption']}"
+        f"{grid['stat_energy_to']}, solar {solar['stat_energy_from']}, "
+        f"device {device['stat_consumption']}"
     )
     return True
 
 
-async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None:
-    """Hourly energy statistics of the last two days, from the simulator's history.
+def _energy_metadata(entity_id: str) -> dict[str, Any]:
+    return {
+        "has_mean": False,
+        "mean_type": 0,
+        "has_sum": True,
+        "name": None,
+        "source": "recorder",
+        "statistic_id": entity_id,
+        "unit_class": "energy",
+        "unit_of_measurement": "kWh",
+    }
 
-    So that the Energy dashboard has bars at once. Sums are relative to the
-    sensor's current state: the recorder starts its own sums at 0 from (about)
-    that state, so the imported hours join its statistics without a step.
+
+def _power_metadata(entity_id: str) -> dict[str, Any]:
+    return {
+        "has_mean": True,
+        "mean_type": 1,  # arithmetic
+        "has_sum": False,
+        "name": None,
+        "source": "recorder",
+        "statistic_id": entity_id,
+        "unit_class": "power",
+        "unit_of_measurement": "W",
+    }
+
+
+# What each statistic is of a meter's history point (the rows of `values`:
+# V, A, W, PF, import kWh, export kWh): the totals are the phases' sums (a 4th
+# row would be the net one), the solar production phase B's export.
+ENERGY_OF: dict[str, Any] = {
+    "energy_import": lambda rows: sum(r[4] for r in rows[:3]),
+    "energy_export": lambda rows: sum(r[5] for r in rows[:3]),
+    "b_energy_export": lambda rows: rows[1][5],
+}
+
+
+async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None:
+    """Hourly statistics of the last two days, from the simulator's history.
+
+    So that the Energy dashboard has bars at once, and the grid's power has
+    statistics before the recorder's first 5-minute run (the dashboard's
+    validation asks for them). Energy sums are relative to the sensor's current
+    state: the recorder starts its own sums at 0 from (about) that state, so the
+    imported hours join its statistics without a step.
     """
     answer = await ha.request(
         "POST",
@@ -364,16 +452,17 @@ async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None
             headers={"token": token},
             params=params,
         )
-        counters: dict[datetime, tuple[float, float]] = {}
+        points: dict[datetime, list[list[float]]] = {}
         for point in answer["data"] or []:
             at = datetime.strptime(point["gmtTime"], "%Y/%m/%d %H:%M:%S")
-            rows = point["values"][:3]  # phases; a 4th row would be the net one
-            counters[at.replace(tzinfo=UTC)] = (
-                sum(r[4] for r in rows),
-                sum(r[5] for r in rows),
-            )
-        for column, kind in enumerate(("import", "export")):
-            entity_id = ids.get(f"{sn}_energy_{kind}")
+            points[at.replace(tzinfo=UTC)] = point["values"]
+        hours = [
+            (end, values)
+            for end, values in sorted(points.items())
+            if end <= this_hour and end - timedelta(hours=1) in points
+        ]
+        for key, energy in ENERGY_OF.items():
+            entity_id = ids.get(f"{sn}_{key}")
             if entity_id is None:
                 continue
             state = await ha.request("GET", f"/api/states/{entity_id}")
@@ -384,30 +473,41 @@ async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None
             stats = [
                 {
                     "start": (end - timedelta(hours=1)).isoformat(),
-                    "state": values[column],
-                    "sum": values[column] - zero,
+                    "state": energy(values),
+                    "sum": energy(values) - zero,
                 }
-                for end, values in sorted(counters.items())
-                if end <= this_hour and end - timedelta(hours=1) in counters
+                for end, values in hours
             ]
             messages.append(
                 {
                     "type": "recorder/import_statistics",
-                    "metadata": {
-                        "has_mean": False,
-                        "mean_type": 0,
-                        "has_sum": True,
-                        "name": None,
-                        "source": "recorder",
-                        "statistic_id": entity_id,
-                        "unit_class": "energy",
-                        "unit_of_measurement": "kWh",
-                    },
+                    "metadata": _energy_metadata(entity_id),
+                    "stats": stats,
+                }
+            )
+        if (entity_id := ids.get(f"{sn}_power")) is not None:
+            # The hour's mean, minimum and maximum: the power at its end (one
+            # value an hour is what the history holds).
+            stats = []
+            for end, values in hours:
+                watts = sum(r[2] for r in values[:3])
+                stats.append(
+                    {
+                        "start": (end - timedelta(hours=1)).isoformat(),
+                        "mean": watts,
+                        "min": watts,
+                        "max": watts,
+                    }
+                )
+            messages.append(
+                {
+                    "type": "recorder/import_statistics",
+                    "metadata": _power_metadata(entity_id),
                     "stats": stats,
                 }
             )
     await ha.ws(*messages)
-    log(f"Energy dashboard: {sum(len(m['stats']) for m in messages)} past hours")
+    log(f"Energy dashboard: {len(hours)} past hours of {len(messages)} statistics")
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -429,6 +529,7 @@ async def main(argv: list[str] | None = None) -> None:
         await ha.wait_until_running(args.timeout)
         await add_integration(ha, args.sim)
         ids = await entity_ids(ha, 120)
+        await enable_solar(ha, ids, 120)
         if await energy_dashboard(ha, ids):
             await backfill(ha, args.sim, ids)
         await dropping

@@ -8,30 +8,19 @@ Plain tests over the files: no Home Assistant instance is started.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cache
 import json
 from pathlib import Path
 import re
-import shutil
 from typing import Any
 from urllib.parse import urlparse
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
-from freezegun.api import FrozenDateTimeFactory
 import homeassistant
-from homeassistant.components.blueprint.models import Blueprint
-from homeassistant.components.blueprint.schemas import BLUEPRINT_SCHEMA
 from homeassistant.const import __version__ as ha_version
-from homeassistant.core import HomeAssistant, ServiceCall
-from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml_dict
 from PIL import Image
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    async_fire_time_changed,
-    async_mock_service,
-)
 
 from custom_components.iammeter_cloud.const import DOMAIN
 
@@ -351,91 +340,3 @@ def test_services_have_translations() -> None:
                 if not (texts.get("name") and texts.get("description")):
                     missing.append(f"{language}: services.{service}.fields.{field}")
     assert not missing, missing
-
-
-# --- the automation blueprint ---------------------------------------------------------
-
-BLUEPRINT = ROOT / "blueprints" / "automation" / DOMAIN / "power_threshold.yaml"
-
-
-async def _power_automation(
-    hass: HomeAssistant, tmp_path: Path, direction: str, threshold: float
-) -> list[ServiceCall]:
-    """The blueprint, set up for sensor.house_power; the calls of its action."""
-    hass.config.config_dir = str(tmp_path)
-    target = tmp_path / "blueprints" / "automation" / DOMAIN / BLUEPRINT.name
-    target.parent.mkdir(parents=True)
-    shutil.copy(BLUEPRINT, target)
-    calls = async_mock_service(hass, "test", "automation")
-    inputs = {
-        "power_sensor": "sensor.house_power",
-        "direction": direction,
-        "threshold": threshold,
-        "duration": {"minutes": 10},
-        "actions": [{"action": "test.automation", "data": {"direction": direction}}],
-    }
-    path = f"{DOMAIN}/{BLUEPRINT.name}"
-    config = {"automation": [{"use_blueprint": {"path": path, "input": inputs}}]}
-    assert await async_setup_component(hass, "automation", config)
-    await hass.async_block_till_done()
-    return calls
-
-
-def _power(hass: HomeAssistant, watts: float | str) -> None:
-    attributes = {"unit_of_measurement": "W", "device_class": "power"}
-    hass.states.async_set("sensor.house_power", str(watts), attributes)
-
-
-async def _wait(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, minutes: float
-) -> None:
-    """Let the minutes pass, one at a time, as they would."""
-    for _ in range(int(minutes)):
-        freezer.tick(timedelta(minutes=1))
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done()
-
-
-def test_blueprint_is_valid() -> None:
-    """The blueprint schema, inputs used and declared, and our entity filter."""
-    data = load_yaml_dict(str(BLUEPRINT))
-    blueprint = Blueprint(data, expected_domain="automation", schema=BLUEPRINT_SCHEMA)
-    assert blueprint.metadata["source_url"].endswith(
-        "/blueprints/automation/iammeter_cloud/power_threshold.yaml"
-    )
-    assert blueprint.validate() is None, blueprint.validate()
-    selector = blueprint.inputs["power_sensor"]["selector"]["entity"]["filter"]
-    assert selector == [
-        {"integration": DOMAIN, "domain": ["sensor"], "device_class": ["power"]}
-    ]
-
-
-async def test_blueprint_fires_above_after_the_duration(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, tmp_path: Path
-) -> None:
-    _power(hass, 1000)
-    calls = await _power_automation(hass, tmp_path, "above", 3000)
-    _power(hass, 3500)
-    await _wait(hass, freezer, 5)
-    assert not calls, "not before the duration"
-    _power(hass, 2000)  # dropped below: the timer restarts
-    await _wait(hass, freezer, 6)
-    _power(hass, 3600)
-    await _wait(hass, freezer, 9)
-    assert not calls
-    await _wait(hass, freezer, 11)
-    assert [c.data for c in calls] == [{"direction": "above"}]
-    _power(hass, "unavailable")  # a stale reading never triggers
-    _power(hass, 4000)
-    await _wait(hass, freezer, 22)
-    assert len(calls) == 2, "again after unavailable → above for 10 minutes"
-
-
-async def test_blueprint_fires_below_for_export(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, tmp_path: Path
-) -> None:
-    _power(hass, 200)
-    calls = await _power_automation(hass, tmp_path, "below", -1500)
-    _power(hass, -1800)
-    await _wait(hass, freezer, 11)
-    assert [c.data for c in calls] == [{"direction": "below"}]

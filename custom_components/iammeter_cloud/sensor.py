@@ -271,11 +271,14 @@ def _availability_period(data: AnalyticsData) -> dict[str, Any]:
     return _period(AVAILABILITY_DAYS)(data) | {"outages": data.outages()}
 
 
+# Yesterday's power statistics have no device class: a selector can tell them from
+# the live power sensors only by it (the blueprint's power sensor filter on every
+# supported release: integration, domain, device class), and an automation on
+# yesterday's average would never fire when it means to.
 ANALYTICS_SENSORS: tuple[AnalyticsSensor, ...] = (
     IammeterSensorEntityDescription(
         key="power_average",
         translation_key="power_average",
-        device_class=SensorDeviceClass.POWER,
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
@@ -287,7 +290,6 @@ ANALYTICS_SENSORS: tuple[AnalyticsSensor, ...] = (
     IammeterSensorEntityDescription(
         key="power_daytime_average",
         translation_key="power_daytime_average",
-        device_class=SensorDeviceClass.POWER,
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
@@ -299,7 +301,6 @@ ANALYTICS_SENSORS: tuple[AnalyticsSensor, ...] = (
     IammeterSensorEntityDescription(
         key="power_minimum",
         translation_key="power_minimum",
-        device_class=SensorDeviceClass.POWER,
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
@@ -311,7 +312,6 @@ ANALYTICS_SENSORS: tuple[AnalyticsSensor, ...] = (
     IammeterSensorEntityDescription(
         key="power_maximum",
         translation_key="power_maximum",
-        device_class=SensorDeviceClass.POWER,
         native_unit_of_measurement=UnitOfPower.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,

@@ -77,7 +77,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build(args: argparse.Namespace) -> CloudSimulator:
     """Simulator for the command-line options."""
     if not args.meters and args.username == DEMO_USER:
-        sim = CloudSimulator.demo(seed=args.seed, tz=args.tz)
+        sim = CloudSimulator.demo(seed=args.seed, tz=args.tz, nested=True)
     else:
         sim = CloudSimulator()
         meters = []

@@ -110,6 +110,9 @@ class SimMeter:
         self.start_m: int | None = None
         self.offline: list[tuple[int, int]] = []  # merged [start, end) minutes
         self.resets: list[int] = []  # sorted minutes
+        # Phase index → a meter on a circuit behind that phase: its power flows
+        # through the phase too (the demo's Garage behind House's phase A).
+        self.circuits: dict[int, SimMeter] = {}
         # (minute, row, kWh): from then on the row's register is that much lower
         # (the meter restored an older register after a power cut).
         self.restores: list[tuple[int, int, float]] = []
@@ -325,6 +328,9 @@ class SimMeter:
             )
             for j in range(start, min(start + length, DAY)):
                 power[j] += watts
+        if (circuit := self.circuits.get(ph)) is not None:
+            behind = circuit._day(0, day, _local_index(circuit.tz, day))
+            power = [p + q for p, q in zip(power, behind, strict=True)]
         if self.solar and ph == self.solar_phase:
             cloud = rng.uniform(0.3, 1.0)
             power = [

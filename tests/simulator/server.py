@@ -302,14 +302,25 @@ class CloudSimulator:
 
     @classmethod
     def demo(
-        cls, clock: Clock | None = None, *, seed: int = 0, tz: str = "Europe/Warsaw"
+        cls,
+        clock: Clock | None = None,
+        *,
+        seed: int = 0,
+        tz: str = "Europe/Warsaw",
+        nested: bool = False,
     ) -> CloudSimulator:
-        """The demo account with a single- and a three-phase meter."""
+        """The demo account with a single- and a three-phase meter.
+
+        `nested`: the Garage is a circuit behind the House's phase A, so that the
+        House's counters hold the Garage's energy (scripts/develop's demo: an
+        Energy dashboard with the House as the grid and the Garage as a device).
+        """
         sim = cls(clock)
-        meters = [
-            SimMeter("SIM1PHASE001", 1, "Garage", seed, tz=tz),
-            SimMeter("SIM3PHASE001", 3, "House", seed, tz=tz),
-        ]
+        garage = SimMeter("SIM1PHASE001", 1, "Garage", seed, tz=tz)
+        house = SimMeter("SIM3PHASE001", 3, "House", seed, tz=tz)
+        if nested:
+            house.circuits[0] = garage
+        meters = [garage, house]
         sim.add_account("demo@example.com", "demo-password", 1001, meters)
         return sim
 
