@@ -583,7 +583,7 @@ class IammeterUsageCoordinator(DataUpdateCoordinator[ApiUsage]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"{DOMAIN} {sn or entry.title} usage",
+            name=f"{DOMAIN} {sn or 'account'} usage",
             update_interval=USAGE_INTERVAL,
             always_update=False,
         )
