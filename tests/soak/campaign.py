@@ -923,9 +923,14 @@ class Campaign:
                 response["power"][k]
                 for k in ("average", "daytime_average", "minimum", "maximum")
             ]
-            == [power[k] for k in ("average", "dayTimeAverage", "minimum", "maximum")]
-            and response["offline"]["offline_minutes"] == offline["offlineCount"]
-            and response["offline"]["total_minutes"] == offline["totalCount"],
+            == [
+                {"value": power[k], "unit": "W"}
+                for k in ("average", "dayTimeAverage", "minimum", "maximum")
+            ]
+            and response["offline"]["offline"]
+            == {"value": offline["offlineCount"], "unit": "min"}
+            and response["offline"]["total"]
+            == {"value": offline["totalCount"], "unit": "min"},
             f"{sn} {start}..{end}: {response}, the cloud: {power} {offline}",
         )
 
