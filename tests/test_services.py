@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE
+from homeassistant.const import CONF_SCAN_INTERVAL, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, selector
@@ -31,6 +31,7 @@ from tests.common import (
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
+STEP = timedelta(seconds=10)
 SERVICES_YAML = (
     Path(__file__).parents[1] / "custom_components" / DOMAIN / "services.yaml"
 )
@@ -479,3 +480,61 @@ async def test_refresh_failure(
             blocking=True,
         )
     assert err.value.translation_key == "refresh_failed"
+
+
+LIVE = ("sensor.garage_power", "sensor.garage_voltage", "sensor.garage_current")
+
+
+def assert_live(hass: HomeAssistant, when: str) -> None:
+    """Power, voltage and current shown, and *Cloud connection* on."""
+    for entity_id in LIVE:
+        current = hass.states.get(entity_id)
+        assert current is not None
+        assert current.state != STATE_UNAVAILABLE, f"{entity_id} {when}"
+    connection = hass.states.get("binary_sensor.garage_cloud_connection")
+    assert connection is not None
+    assert connection.state == STATE_ON, when
+
+
+@pytest.mark.parametrize("interval", [300, 900])
+async def test_pressing_refresh_again_and_again_keeps_the_meter_alive(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    mock_config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    interval: int,
+) -> None:
+    """As the user met it: ten presses of refresh over three minutes left power,
+    voltage and current unavailable and *Cloud connection* off. A refresh takes
+    the place of the next scheduled reading; one that would leave the schedule
+    without its budget is refused. The live values stay available throughout,
+    for the next 75 minutes too, within the 12 calls an hour."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        options={**mock_config_entry.options, CONF_SCAN_INTERVAL: interval},
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    device = device_id(hass, mock_config_entry, SN1)
+    outcomes = []
+    for press in range(10):
+        succeeded, errors = await refresh_at_once(hass, device, 1)
+        if errors:
+            refused_until(errors)  # the translated refusal, with the time
+        outcomes.append("read" if succeeded else "refused")
+        assert_live(hass, f"after press {press + 1}")
+        await advance_in_steps(hass, freezer, timedelta(seconds=20), STEP)
+        assert_live(hass, f"20 s after press {press + 1}")
+    # At 5 minutes the schedule needs nearly the whole budget (a press fits
+    # right after setup, and where the schedule leaves a call); at 15 minutes
+    # 8 are left for presses. Each press read the meter or was refused.
+    assert outcomes[0] == "read"
+    assert "refused" in outcomes
+    if interval == 900:
+        assert outcomes.count("read") == 8, outcomes
+    for minute in range(75):
+        await advance(hass, freezer, timedelta(minutes=1))
+        assert_live(hass, f"{minute + 1} min after the presses")
+    assert simulator.max_in_window("meterdata2", SN1, timedelta(hours=1)) <= 12
