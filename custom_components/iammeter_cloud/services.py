@@ -113,7 +113,9 @@ def over_budget_error(
 
 
 async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
-    """Both analyses of a meter for a date range (at most 7 days, last month)."""
+    """Both analyses of a meter for a date range (at most 7 days, last month):
+    ISO times, quantities with their units. Never a call that the automatic
+    daily analysis needs (`reserved_error`)."""
     entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
     start: date = call.data[ATTR_START_DATE]
     end: date = call.data[ATTR_END_DATE]
@@ -214,7 +216,10 @@ async def _async_refresh(call: ServiceCall) -> None:
 
 
 async def _async_backfill(call: ServiceCall) -> ServiceResponse:
-    """Re-import every hour from a local date on (within the cloud's history)."""
+    """Re-import every hour from a local date on (within the cloud's history).
+
+    A range with nothing to fill costs no call (the response's `reason` says
+    why); the budget is checked only before a call is sent."""
     entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
     coordinator = entry.runtime_data.coordinators[sn]
     day: date = call.data[ATTR_START_DATE]
