@@ -587,10 +587,15 @@ async def test_action_reimports_a_day_the_same_way_twice(scenario: Scenario) -> 
                 first[statistic_id][hour].sum, abs=1e-9
             )
     assert scenario.sim.count("meterdatalist2", SN3) == 2
-    # From the current hour on: nothing to write yet.
+    # From the current hour on: nothing to write yet, and no call.
     coordinator = scenario.entry.runtime_data.coordinators[SN3]
     result = await async_backfill(scenario.hass, coordinator, hour_of(dt_util.utcnow()))
-    assert (result.hours, result.reason) == (0, "nothing_to_do")
+    assert (result.hours, result.reason) == (0, "no_complete_hour")
+    # From yesterday: no statistics before the range (they begin today), so no
+    # sum to continue from; the response says so, and no call is spent.
+    response = await call(scenario.hass, device, today - timedelta(days=1))
+    assert (response["hours"], response["reason"]) == (0, "no_statistics_before_range")
+    assert scenario.sim.count("meterdatalist2", SN3) == 2
 
 
 @pytest.mark.freeze_time("2026-06-15 05:40:30+00:00")
@@ -608,9 +613,13 @@ async def test_action_refusals(scenario: Scenario) -> None:
         with pytest.raises(ServiceValidationError) as info:
             await call(hass, other, today)
         assert info.value.translation_key == "unknown_device"
+    # 30 days back: before the first statistics, nothing to fill (no call).
+    response = await call(hass, device, today - timedelta(days=30))
+    assert response["reason"] == "no_statistics_before_range"
+    assert scenario.sim.count("meterdatalist2", SN1) == 0
     scenario.sim.faults.set("http_500", "meterdatalist2")
     with pytest.raises(HomeAssistantError) as info:
-        await call(hass, device, today - timedelta(days=30))
+        await call(hass, device, today)
     assert info.value.translation_key == "backfill_failed"
     scenario.sim.faults.clear()
     for _ in range(5):  # the budget: 6 a day, one used by the failed call
@@ -673,10 +682,15 @@ async def test_edges(
     assert await async_backfill(hass, coordinator) == BackfillResult(
         SN3, reason="nothing_to_do"
     )
-    # A range before any statistics: one call, nothing written.
+    # A range before any statistics: nothing to fill, and no call spent on it.
     result = await async_backfill(hass, coordinator, now - 2 * HOUR)
-    assert result == BackfillResult(SN3, complete=True, reason="nothing_to_do")
-    assert simulator.count("meterdatalist2") == 1
+    assert result == BackfillResult(SN3, complete=True, reason="no_statistics")
+    assert simulator.count("meterdatalist2") == 0
+    # No energy sensor recorded: the same, for that reason.
+    with patch.object(recorder, "targets", return_value=[]):
+        result = await async_backfill(hass, coordinator, now - 2 * HOUR)
+    assert result == BackfillResult(SN3, reason="no_recorded_energy_sensors")
+    assert simulator.count("meterdatalist2") == 0
     # Stored gaps, but no statistics to write: forgotten, no call.
     gaps_of(coordinator).keep([Gap(now - 3 * HOUR, now - HOUR)])
     with patch.object(recorder, "targets", return_value=[]):
@@ -705,12 +719,12 @@ async def test_edges(
     coordinator.async_update_listeners()
     assert (seen := gaps_of(coordinator).seen) is not None
     assert seen.tzinfo is not None
-    assert simulator.count("meterdatalist2") == 3
+    assert simulator.count("meterdatalist2") == 2
     # At start the stored gap is tried; the call fails and is tried later.
     simulator.faults.set("http_500", "meterdatalist2")
     assert await hass.config_entries.async_reload(init_integration.entry_id)
     await hass.async_block_till_done(wait_background_tasks=True)
-    assert simulator.count("meterdatalist2", SN3) == 4
+    assert simulator.count("meterdatalist2", SN3) == 3
     assert gaps_of(init_integration.runtime_data.coordinators[SN3]).gaps
     assert await hass.config_entries.async_unload(init_integration.entry_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 import json
+import re
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -13,6 +14,7 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.json import json_dumps
+from homeassistant.util import dt as dt_util
 from hypothesis import assume, given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -29,6 +31,7 @@ from custom_components.iammeter_cloud.diagnostics import (
     TO_REDACT,
     _dump,
     redact,
+    serial_aliases,
 )
 from tests.common import NEXT_UPDATE, advance, find_device
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
@@ -94,15 +97,49 @@ async def test_entry_diagnostics(
     assert dump["entry"]["data"][CONF_USERNAME] == REDACTED
     assert dump["entry"]["title"] == REDACTED
     assert dump["entry"]["unique_id"] == REDACTED
-    assert [m["sn"] for m in dump["meters"]] == ["***E001", "***E001"]
-    assert {m["name"] for m in dump["meters"]} == {"Garage", "House"}
+    # Two serials that end alike stay two meters, under the same alias
+    # everywhere: the meters, the entry's data and options, the ledger.
+    assert {m["sn"]: m["name"] for m in dump["meters"]} == {
+        ALIAS1: "Garage",
+        ALIAS3: "House",
+    }
+    assert dump["entry"]["data"]["meter_names"] == {ALIAS1: "Garage", ALIAS3: "House"}
+    assert dump["entry"]["options"]["meters"] == [ALIAS1, ALIAS3]
+    scopes = {scope for bucket, scope, _ in dump["ledger"]["sent"] if bucket != "login"}
+    assert scopes == {ALIAS1, ALIAS3}
     assert "meterdata2" in dump["last_errors"]
     assert "HTTP 500" in dump["last_errors"]["meterdata2"]["error"]
-    assert dump["ledger"]["sent"]
+    # the ledger's times as ISO text, not epoch seconds
+    stamps = [t for _, _, times in dump["ledger"]["sent"] for t in times]
+    assert stamps
+    assert all(datetime.fromisoformat(t).tzinfo is not None for t in stamps)
     house = next(m for m in dump["meters"] if m["name"] == "House")
     assert len(house["reading"]["phases"]) == 3
     assert house["energy"]["total_import"] > 0
     assert house["analytics"]["power"]["average"] is not None
+
+
+async def test_meters_of_other_entries_are_aliased_too(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The ledger and the store are shared by every entry: a meter of another
+    account in them is no more readable than this entry's."""
+    other = "OTHERACCT9999"
+    account = init_integration.runtime_data.account
+    account.store.meter(other)
+    account.client.ledger.acquire("history", other, "meterdatalist2", dt_util.utcnow())
+    dump = await get_diagnostics_for_config_entry(hass, hass_client, init_integration)
+    text = json.dumps(dump)
+    assert other not in text
+    # numbered in the order of all serial numbers: OTHER... comes first
+    aliases = {scope for _, scope, _ in dump["ledger"]["sent"]} - {"127.0.0.1"}
+    assert aliases == {"meter_1_9999", "meter_2_E001", "meter_3_E001"}
+    assert {m["sn"]: m["name"] for m in dump["meters"]} == {
+        "meter_2_E001": "Garage",
+        "meter_3_E001": "House",
+    }
 
 
 @pytest.mark.freeze_time("2026-06-15 10:00:30+00:00")
@@ -132,14 +169,23 @@ async def test_device_diagnostics(
     assert device is not None
     dump = await get_diagnostics_for_device(hass, hass_client, init_integration, device)
     assert_no_secret(dump, init_integration, [init_integration.data[CONF_TOKEN]])
-    assert [m["name"] for m in dump["meters"]] == ["House"]
+    # the same alias as in the entry's dump
+    assert [(m["sn"], m["name"]) for m in dump["meters"]] == [(ALIAS3, "House")]
+    assert dump["entry"]["data"]["meter_names"][ALIAS3] == "House"
 
 
-def serial_masked(value: Any) -> Any:
-    """What the dump does to serial numbers (their last 4 characters stay)."""
-    if isinstance(value, str):
-        for sn in sorted((SN1, SN3), key=len, reverse=True):
-            value = value.replace(sn, "***" + sn[-4:])
+# The serial numbers' aliases: numbered in sorted order, their last 4 kept.
+ALIAS1, ALIAS3 = "meter_1_E001", "meter_2_E001"
+ALIASES = {SN1: ALIAS1, SN3: ALIAS3}
+
+
+def serial_masked(value: Any, aliases: dict[str, str] = ALIASES) -> Any:
+    """What the dump does to serial numbers (in any case): their aliases."""
+    if isinstance(value, str) and aliases:
+        sns = sorted(aliases, key=lambda sn: (-len(sn), sn))
+        pattern = re.compile("|".join(map(re.escape, sns)), re.IGNORECASE)
+        upper = {sn.upper(): alias for sn, alias in aliases.items()}
+        value = pattern.sub(lambda m: upper[m.group().upper()], value)
     return value
 
 
@@ -176,15 +222,14 @@ async def test_a_short_account_id_leaves_times_and_numbers_intact(
 
     house = next(m for m in dump["meters"] if m["name"] == "House")
     assert house["reading"]["utc_offset"] == 3600
-    assert dump["ledger"]["sent"]  # epoch stamps, compared below
+    assert dump["ledger"]["sent"]  # times, compared below
 
     got, want = leaves(dump), leaves(raw)
     seen = Counter(tuple(map(serial_masked, p)) for p in want)
     assert set(got) == set(seen)
+    assert set(seen.values()) == {1}  # no two values merged under one key
     for path, value in want.items():
-        if seen[masked_path := tuple(map(serial_masked, path))] > 1:
-            continue  # two serial numbers with the same last 4 (as a key)
-        masked = got[masked_path]
+        masked = got[tuple(map(serial_masked, path))]
         if redacted_key(path) and value not in (None, ""):
             assert masked == REDACTED, path
         else:
@@ -275,14 +320,16 @@ def dumps(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     return dump, secrets
 
 
-def expected(raw: Any, secrets: dict[str, Any]) -> Any:
+def expected(
+    raw: Any, secrets: dict[str, Any], aliases: dict[str, str] = ALIASES
+) -> Any:
     """The dump as it must come out, built independently of diagnostics.py."""
     long = sorted({s for s in secrets.values() if long_secret(s)}, key=by_length)
 
     def walk(value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                key: REDACTED
+                serial_masked(key, aliases): REDACTED
                 if key in TO_REDACT and item not in (None, "")
                 else walk(item)
                 for key, item in value.items()
@@ -292,7 +339,7 @@ def expected(raw: Any, secrets: dict[str, Any]) -> Any:
         if isinstance(value, str):
             for secret in long:
                 value = value.replace(secret, REDACTED)
-            return serial_masked(value)
+            return serial_masked(value, aliases)
         return value
 
     return walk(raw)
@@ -337,3 +384,50 @@ def test_any_account_id_and_reading_only_secrets_change(
         ("account_id", "accountId", "userName"), REDACTED
     )
     assert raw["meters"][0]["around_the_id"] == out["meters"][0]["around_the_id"]
+
+
+# --- serial numbers that end alike: distinct aliases, by property --------------
+
+SERIALS = st.lists(
+    st.builds(
+        lambda head, tail: head + tail,
+        st.text("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", min_size=4, max_size=10),
+        st.sampled_from(["E001", "0001", "E002"]),
+    ),
+    min_size=2,
+    max_size=6,
+    unique_by=str.upper,
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(SERIALS, st.randoms(use_true_random=False))
+def test_serials_that_end_alike_stay_apart(serials: list[str], rnd: Any) -> None:
+    """`SIM1PHASE001` and `SIM3PHASE001` were both `***E001`, and the dump merged
+    their names, options and call logs. Each serial number gets its own alias,
+    numbered in sorted order whatever order they come in, the same wherever it
+    occurs: keys, values, inside text, in any case."""
+    dump = {
+        "options": {"meters": list(serials)},
+        "names": {sn: f"name {i}" for i, sn in enumerate(serials)},
+        "ledger": {"sent": [["meterdata", sn.lower(), [1.0]] for sn in serials]},
+        "text": " ".join(f"meter {sn} failed" for sn in serials),
+    }
+    shuffled = list(serials)
+    rnd.shuffle(shuffled)
+    out = redact(dump, secrets=[], serials=shuffled)
+    aliases = serial_aliases(shuffled)
+    ordered = sorted(sn.upper() for sn in serials)
+    assert list(aliases) == ordered
+    assert list(aliases.values()) == [
+        f"meter_{n}_{sn[-4:]}" for n, sn in enumerate(ordered, start=1)
+    ]
+    alias = [aliases[sn.upper()] for sn in serials]
+    assert len(set(alias)) == len(serials)
+    assert out["options"]["meters"] == alias
+    assert out["names"] == {a: f"name {i}" for i, a in enumerate(alias)}
+    assert [scope for _, scope, _ in out["ledger"]["sent"]] == alias
+    assert out["text"] == " ".join(f"meter {a} failed" for a in alias)
+    assert out == expected(dump, {}, dict(zip(serials, alias, strict=True)))
+    text = json.dumps(out).upper()
+    assert not [sn for sn in serials if sn.upper() in text]

@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.common import (
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.iammeter_cloud.const import DOMAIN
+from custom_components.iammeter_cloud.entity import account_identifier
 from tests.common import (
     NEXT_UPDATE,
     advance,
@@ -148,6 +149,29 @@ ENABLED_BY_DEFAULT = {
     },
     "Cloud account": set(),
 }
+
+
+async def test_the_account_device_is_not_named_after_the_e_mail(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The account's device is "IAMMETER account": the user's e-mail address
+    (the entry's title) reaches neither its name nor its entities' ids."""
+    device = find_device(
+        hass, init_integration.entry_id, account_identifier(init_integration)
+    )
+    assert device is not None
+    assert device.name == "IAMMETER account"
+    entity_id = entity_registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{ACCOUNT_ID}_logins_last_day"
+    )
+    assert entity_id == "sensor.iammeter_account_logins_in_the_last_day"
+    local_part = USERNAME.split("@", maxsplit=1)[0]
+    for entry in er.async_entries_for_config_entry(
+        entity_registry, init_integration.entry_id
+    ):
+        assert local_part not in entry.entity_id
 
 
 async def test_enabled_by_default_per_model(

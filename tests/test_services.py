@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+import json
 from pathlib import Path
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE
+from homeassistant.const import CONF_SCAN_INTERVAL, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, selector
@@ -30,6 +31,7 @@ from tests.common import (
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
+STEP = timedelta(seconds=10)
 SERVICES_YAML = (
     Path(__file__).parents[1] / "custom_components" / DOMAIN / "services.yaml"
 )
@@ -63,19 +65,135 @@ async def test_fetch_analytics(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
+    """Aware ISO times, and every quantity with its unit."""
     device = device_id(hass, init_integration, SN3)
     response = await fetch(hass, device, 1, 7)
     assert set(response) == {"power", "offline"}
-    assert response["power"]["minimum"] <= response["power"]["average"]
-    assert response["power"]["average"] <= response["power"]["maximum"]
+    power, offline = response["power"], response["offline"]
+    assert set(power) == {
+        "start",
+        "end",
+        "average",
+        "daytime_average",
+        "minimum",
+        "maximum",
+    }
+    for key in ("average", "daytime_average", "minimum", "maximum"):
+        assert power[key]["unit"] == "W"
+        assert isinstance(power[key]["value"], float)
+    assert power["minimum"]["value"] <= power["average"]["value"]
+    assert power["average"]["value"] <= power["maximum"]["value"]
     # 7 days of the meter's time zone; one of them may have 23 or 25 hours
     end = dt_util.now().date() - timedelta(days=1)
     house = simulator.accounts[USERNAME].meter(SN3)
     assert house is not None
-    minutes = day_minutes(end - timedelta(days=6), end, house.tz)
-    assert response["offline"]["total_minutes"] == minutes
-    assert response["offline"]["availability"] == 100.0
+    first = end - timedelta(days=6)
+    for part in (power, offline):
+        start, stop = (datetime.fromisoformat(part[k]) for k in ("start", "end"))
+        assert start.tzinfo is not None
+        assert stop.tzinfo is not None
+        assert (start.date(), stop.date()) == (first, end)
+    minutes = day_minutes(first, end, house.tz)
+    assert offline["total"] == {"value": minutes, "unit": "min"}
+    assert offline["offline"] == {"value": 0, "unit": "min"}
+    assert offline["availability"] == {"value": 100.0, "unit": "%"}
+    assert offline["outages"] == []
     assert simulator.count("power_analysis", SN3) == 2  # the daily one and this
+    json.dumps(response)  # plain JSON: usable as is in templates and scripts
+
+
+async def test_fetch_analytics_outages_have_iso_times_and_units(
+    hass: HomeAssistant,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    house = simulator.accounts[USERNAME].meter(SN3)
+    assert house is not None
+    yesterday = dt_util.now().date() - timedelta(days=1)
+    begin = datetime.combine(yesterday, time(10), house.tz)
+    house.set_offline(begin, begin + timedelta(minutes=30))
+    response = await fetch(hass, device_id(hass, init_integration, SN3), 1, 1)
+    (outage,) = response["offline"]["outages"]
+    # The cloud's local times, read in the client's (Home Assistant's) zone.
+    times = [datetime.fromisoformat(outage[key]) for key in ("start", "end")]
+    assert all(t.tzinfo is not None for t in times)
+    assert [t.replace(tzinfo=None) for t in times] == [
+        begin.replace(tzinfo=None),
+        begin.replace(tzinfo=None) + timedelta(minutes=30),
+    ]
+    assert outage["duration"] == {"value": 30, "unit": "min"}
+    assert response["offline"]["offline"] == {"value": 30, "unit": "min"}
+
+
+async def test_fetch_analytics_keeps_the_automatic_analysis_its_calls(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """5 calls a day: today's automatic analysis was made (1); the next night's
+    needs a try and a retry while the manual calls still count (2). Two manual
+    calls fit; the third is refused, naming when one is possible, and the next
+    night's analysis gets its calls."""
+    device = device_id(hass, init_integration, SN1)
+    for _ in range(2):
+        await fetch(hass, device, 1, 1)
+    sent = simulator.count("power_analysis", SN1)
+    assert sent == 3
+    with pytest.raises(ServiceValidationError) as err:
+        await fetch(hass, device, 1, 1)
+    assert err.value.translation_key == "analysis_reserved"
+    first = min(
+        e.time
+        for e in simulator.log
+        if e.endpoint == "power_analysis" and e.scope == SN1
+    )
+    assert err.value.translation_placeholders == {
+        "endpoint": "power_analysis",
+        "remaining": "2",
+        "reserved": "2",
+        "retry_at": format_local_time(first + timedelta(days=1)),
+    }
+    assert "needs 2 of the 2 power_analysis calls left" in str(err.value)
+    assert simulator.count("power_analysis", SN1) == sent
+    # The next night: the automatic analysis of today, with a retry to spare.
+    midnight = dt_util.start_of_local_day() + timedelta(days=1)
+    await advance_in_steps(
+        hass,
+        freezer,
+        midnight - dt_util.now() + timedelta(hours=1),
+        timedelta(minutes=30),
+    )
+    coordinator = init_integration.runtime_data.analytics[SN1]
+    assert coordinator.data.day == midnight.date() - timedelta(days=1)
+    assert coordinator.data.power is not None
+    assert coordinator.data.offline is not None
+    ledger = init_integration.runtime_data.account.client.ledger
+    for bucket in ("power_analysis", "offline_analysis"):
+        assert ledger.remaining(bucket, SN1, dt_util.utcnow()) >= 1, bucket
+
+
+async def test_fetch_analytics_waits_for_today_s_automatic_analysis(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Today's automatic analysis failed once: its retry is kept too."""
+    coordinator = init_integration.runtime_data.analytics[SN1]
+    saved = coordinator.saved
+    assert saved.analytics is not None
+    saved.analytics = None  # as if today's tries had failed once each
+    assert coordinator.reserved("power") == 1 + 2
+    device = device_id(hass, init_integration, SN1)
+    await fetch(hass, device, 1, 1)  # 5 - 1 - 1 = 3 left: still enough
+    with pytest.raises(ServiceValidationError) as err:
+        await fetch(hass, device, 1, 1)
+    assert err.value.translation_key == "analysis_reserved"
+    assert (err.value.translation_placeholders or {})["reserved"] == "3"
 
 
 async def test_fetch_analytics_over_budget_says_when(
@@ -84,18 +202,20 @@ async def test_fetch_analytics_over_budget_says_when(
     init_integration: MockConfigEntry,
     device_registry: dr.DeviceRegistry,
 ) -> None:
-    device = device_id(hass, init_integration, SN1)
-    for _ in range(4):  # the daily fetch used the first of 5
-        await fetch(hass, device, 1, 1)
-    sent = simulator.count("power_analysis", SN1)
-    with pytest.raises(ServiceValidationError) as err:
-        await fetch(hass, device, 1, 1)
-    assert err.value.translation_key == "over_budget"
+    """The budget used up (by calls this integration sent): the time it frees."""
+    ledger = init_integration.runtime_data.account.client.ledger
+    now = dt_util.utcnow()
+    while ledger.remaining("power_analysis", SN1, now) > 0:
+        ledger.acquire("power_analysis", SN1, "power_analysis", now)
     first = min(
         e.time
         for e in simulator.log
         if e.endpoint == "power_analysis" and e.scope == SN1
     )
+    sent = simulator.count("power_analysis", SN1)
+    with pytest.raises(ServiceValidationError) as err:
+        await fetch(hass, device_id(hass, init_integration, SN1), 1, 1)
+    assert err.value.translation_key == "over_budget"
     assert err.value.translation_placeholders == {
         "endpoint": "power_analysis",
         "remaining": "0",
@@ -360,3 +480,61 @@ async def test_refresh_failure(
             blocking=True,
         )
     assert err.value.translation_key == "refresh_failed"
+
+
+LIVE = ("sensor.garage_power", "sensor.garage_voltage", "sensor.garage_current")
+
+
+def assert_live(hass: HomeAssistant, when: str) -> None:
+    """Power, voltage and current shown, and *Cloud connection* on."""
+    for entity_id in LIVE:
+        current = hass.states.get(entity_id)
+        assert current is not None
+        assert current.state != STATE_UNAVAILABLE, f"{entity_id} {when}"
+    connection = hass.states.get("binary_sensor.garage_cloud_connection")
+    assert connection is not None
+    assert connection.state == STATE_ON, when
+
+
+@pytest.mark.parametrize("interval", [300, 900])
+async def test_pressing_refresh_again_and_again_keeps_the_meter_alive(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    mock_config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    interval: int,
+) -> None:
+    """As the user met it: ten presses of refresh over three minutes left power,
+    voltage and current unavailable and *Cloud connection* off. A refresh takes
+    the place of the next scheduled reading; one that would leave the schedule
+    without its budget is refused. The live values stay available throughout,
+    for the next 75 minutes too, within the 12 calls an hour."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        options={**mock_config_entry.options, CONF_SCAN_INTERVAL: interval},
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    device = device_id(hass, mock_config_entry, SN1)
+    outcomes = []
+    for press in range(10):
+        succeeded, errors = await refresh_at_once(hass, device, 1)
+        if errors:
+            refused_until(errors)  # the translated refusal, with the time
+        outcomes.append("read" if succeeded else "refused")
+        assert_live(hass, f"after press {press + 1}")
+        await advance_in_steps(hass, freezer, timedelta(seconds=20), STEP)
+        assert_live(hass, f"20 s after press {press + 1}")
+    # At 5 minutes the schedule needs nearly the whole budget (a press fits
+    # right after setup, and where the schedule leaves a call); at 15 minutes
+    # 8 are left for presses. Each press read the meter or was refused.
+    assert outcomes[0] == "read"
+    assert "refused" in outcomes
+    if interval == 900:
+        assert outcomes.count("read") == 8, outcomes
+    for minute in range(75):
+        await advance(hass, freezer, timedelta(minutes=1))
+        assert_live(hass, f"{minute + 1} min after the presses")
+    assert simulator.max_in_window("meterdata2", SN1, timedelta(hours=1)) <= 12

@@ -76,4 +76,6 @@ RESET_MIN_SPAN: Final = timedelta(minutes=15)
 MODEL_SINGLE_PHASE: Final = "WEM3080"
 MODEL_THREE_PHASE: Final = "WEM3080T"
 MANUFACTURER: Final = "IAMMETER"
+# The account's service device (its entities: `sensor.iammeter_account_...`).
+ACCOUNT_DEVICE_NAME: Final = "IAMMETER account"
 PHASES: Final = ("a", "b", "c")

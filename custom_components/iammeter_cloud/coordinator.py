@@ -526,6 +526,24 @@ class IammeterAnalyticsCoordinator(DataUpdateCoordinator[AnalyticsData]):
             )
         return AnalyticsData(day, power, offline)
 
+    def reserved(self, kind: str) -> int:
+        """Calls of `kind` ("power" or "offline") a manual analysis must leave.
+
+        What the automatic analysis still needs today (ANALYSIS_ATTEMPTS_PER_DAY
+        less today's tries; none once today's result is in), and the tries of
+        the next night: a call made now counts in the cloud's 24-hour window
+        until then.
+        """
+        day = dt_util.now().date() - timedelta(days=1)
+        saved = self.saved
+        done = saved.analytics is not None and saved.analytics.day == day
+        if done and getattr(saved.analytics, kind) is not None:
+            today = 0
+        else:
+            tries = getattr(saved.attempts, kind) if saved.attempts.day == day else 0
+            today = max(ANALYSIS_ATTEMPTS_PER_DAY - tries, 0)
+        return today + ANALYSIS_ATTEMPTS_PER_DAY
+
     def _may_try(self, kind: str) -> bool:
         """Whether today's attempts and the budget allow a call now. An attempt
         the ledger would refuse (the budget is blocked for a day after the
@@ -583,7 +601,7 @@ class IammeterUsageCoordinator(DataUpdateCoordinator[ApiUsage]):
             hass,
             LOGGER,
             config_entry=entry,
-            name=f"{DOMAIN} {sn or entry.title} usage",
+            name=f"{DOMAIN} {sn or 'account'} usage",
             update_interval=USAGE_INTERVAL,
             always_update=False,
         )

@@ -1,9 +1,14 @@
-"""Diagnostics download: state that helps support, with no secret in it."""
+"""Diagnostics download: state that helps support, with no secret in it.
+
+Serial numbers become aliases (`meter_1_E001`), distinct within a dump; times
+are ISO text.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 import re
 from typing import Any, Final
 
@@ -13,7 +18,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntry
 
 from .api import Reading
-from .const import CONF_ACCOUNT_ID, CONF_KNOWN_METERS, CONF_METERS, DOMAIN
+from .const import (
+    CONF_ACCOUNT_ID,
+    CONF_KNOWN_METERS,
+    CONF_METER_NAMES,
+    CONF_METERS,
+    DOMAIN,
+)
 from .coordinator import IammeterConfigEntry
 from .store import dump_meter
 
@@ -63,7 +74,7 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
         "entry": entry.as_dict(),
         "api": {"host": client.host, "analysis_paths": client.analysis_paths},
         "last_errors": runtime.account.last_errors,
-        "ledger": client.ledger.export(),
+        "ledger": _ledger(client.ledger.export()),
         "meters": [],
     }
     for sn in meters:
@@ -87,6 +98,18 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
     return result
 
 
+def _ledger(export: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's state with its times as ISO text (it stores epoch seconds)."""
+    return {
+        "sent": [[b, s, [_iso(t) for t in times]] for b, s, times in export["sent"]],
+        "blocked": [[b, s, _iso(t)] for b, s, t in export["blocked"]],
+    }
+
+
+def _iso(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat()
+
+
 def _reading(reading: Reading) -> dict[str, Any]:
     """A reading as JSON: `utc_offset` in seconds (or None)."""
     offset = reading.utc_offset
@@ -96,7 +119,7 @@ def _reading(reading: Reading) -> dict[str, Any]:
 
 
 def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:
-    """Secrets and ids removed by key; serial numbers reduced to their last 4."""
+    """Secrets and ids removed by key; serial numbers replaced by aliases."""
     masked: dict[str, Any] = redact(
         data,
         secrets=[
@@ -105,11 +128,40 @@ def _mask(entry: IammeterConfigEntry, data: dict[str, Any]) -> dict[str, Any]:
             entry.runtime_data.account.client.token,
             entry.data.get(CONF_USERNAME),
         ],
-        serials=set(entry.runtime_data.coordinators)
-        | set(entry.options.get(CONF_METERS, []))
-        | set(entry.data.get(CONF_KNOWN_METERS, [])),
+        serials=_serials(entry),
     )
     return masked
+
+
+def _serials(entry: IammeterConfigEntry) -> set[str]:
+    """Every serial number a dump of the entry may hold: its meters', and those
+    of the shared store and ledger (other entries' meters included)."""
+    account = entry.runtime_data.account
+    ledger = account.client.ledger.export()
+    scopes = {
+        scope
+        for bucket, scope, *_ in (*ledger["sent"], *ledger["blocked"])
+        if bucket != "login"  # scoped by the API host
+    }
+    return (
+        set(entry.runtime_data.coordinators)
+        | set(entry.options.get(CONF_METERS, []))
+        | set(entry.data.get(CONF_KNOWN_METERS, []))
+        | set(entry.data.get(CONF_METER_NAMES, {}))
+        | set(account.store.meters)
+        | scopes
+    )
+
+
+def serial_aliases(serials: Iterable[str]) -> dict[str, str]:
+    """An alias for each serial number: `meter_{n}_{last 4}`, numbered from 1
+    in the order of the sorted serial numbers (upper case).
+
+    The same serials give the same aliases (a device's dump and its entry's
+    agree), and two meters whose serials end alike stay two meters.
+    """
+    sns = sorted({sn.upper() for sn in serials if sn})
+    return {sn: f"meter_{n}_{sn[-4:]}" for n, sn in enumerate(sns, start=1)}
 
 
 def redact(data: Any, *, secrets: Iterable[Any], serials: Iterable[str]) -> Any:
@@ -119,14 +171,16 @@ def redact(data: Any, *, secrets: Iterable[Any], serials: Iterable[str]) -> Any:
     secrets (a password, a token) are also looked for inside strings: short or
     numeric values (an account id such as 2 or 2026) would match the digits of
     times, dates and counters, and those must stay intact. Serial numbers are
-    cut to their last 4 characters wherever they occur.
+    replaced by their aliases (`serial_aliases`) wherever they occur, in keys
+    and values, in any case.
     """
     long_secrets = sorted(
         {s for s in map(str, filter(None, secrets)) if _searchable(s)},
         key=lambda s: (-len(s), s),
     )
-    sns = sorted({sn for sn in serials if sn}, key=len, reverse=True)
-    serial = re.compile("|".join(map(re.escape, sns))) if sns else None
+    aliases = serial_aliases(serials)
+    sns = sorted(aliases, key=lambda sn: (-len(sn), sn))
+    serial = re.compile("|".join(map(re.escape, sns)), re.IGNORECASE) if sns else None
 
     def clean(value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -137,7 +191,7 @@ def redact(data: Any, *, secrets: Iterable[Any], serials: Iterable[str]) -> Any:
             for secret in long_secrets:
                 value = value.replace(secret, REDACTED)
             if serial is not None:
-                value = serial.sub(lambda m: "***" + m.group()[-4:], value)
+                value = serial.sub(lambda m: aliases[m.group().upper()], value)
         return value
 
     return async_redact_data(clean(data), TO_REDACT)

@@ -8,6 +8,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .api import DEFAULT_API_URL
 from .const import (
+    ACCOUNT_DEVICE_NAME,
     CONF_API_URL,
     DOMAIN,
     MANUFACTURER,
@@ -62,13 +63,17 @@ def meter_device_info(coordinator: IammeterMeterCoordinator) -> DeviceInfo:
 
 
 def account_device_info(entry: IammeterConfigEntry) -> DeviceInfo:
-    """The account's service device (for account-wide entities)."""
+    """The account's service device (for account-wide entities).
+
+    Named ACCOUNT_DEVICE_NAME, never after the entry's title (the user's e-mail
+    address): the device's name starts its entities' ids.
+    """
     return DeviceInfo(
         identifiers={(DOMAIN, account_identifier(entry))},
         entry_type=DeviceEntryType.SERVICE,
         manufacturer=MANUFACTURER,
         model="Cloud account",
-        name=f"IAMMETER {entry.title}",
+        name=ACCOUNT_DEVICE_NAME,
         configuration_url=entry.data.get(CONF_API_URL, DEFAULT_API_URL),
     )
 

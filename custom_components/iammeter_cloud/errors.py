@@ -104,6 +104,22 @@ def over_budget(
     )
 
 
+def analysis_reserved(
+    endpoint: str, remaining: int, reserved: int, retry_at: datetime
+) -> ServiceValidationError:
+    """`fetch_analytics` now would take calls the automatic analysis needs."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="analysis_reserved",
+        translation_placeholders={
+            "endpoint": endpoint,
+            "remaining": str(max(remaining, 0)),
+            "reserved": str(reserved),
+            "retry_at": format_local_time(retry_at),
+        },
+    )
+
+
 def refresh_over_budget(retry_at: datetime) -> ServiceValidationError:
     """`refresh` now would leave the scheduled updates without their budget."""
     return ServiceValidationError(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import PERCENTAGE, UnitOfPower, UnitOfTime
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -16,13 +16,15 @@ from homeassistant.core import (
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonObjectType
 import voluptuous as vol
 
-from .api import IammeterError, IammeterQuotaError
+from .api import IammeterError, IammeterQuotaError, OfflineAnalysis, PowerAnalysis
 from .backfill import async_backfill
 from .const import DOMAIN, HISTORY, HISTORY_DAYS
 from .coordinator import IammeterConfigEntry
 from .errors import (
+    analysis_reserved,
     analytics_failed,
     backfill_failed,
     backfill_start,
@@ -40,6 +42,8 @@ ATTR_DEVICE_ID: Final = "device_id"
 ATTR_START_DATE: Final = "start_date"
 ATTR_END_DATE: Final = "end_date"
 MAX_RANGE_DAYS: Final = 7
+ANALYSES: Final = ("power_analysis", "offline_analysis")
+"""The quota buckets of `fetch_analytics`."""
 
 FETCH_ANALYTICS_SCHEMA = vol.Schema(
     {
@@ -109,7 +113,9 @@ def over_budget_error(
 
 
 async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
-    """Both analyses of a meter for a date range (at most 7 days, last month)."""
+    """Both analyses of a meter for a date range (at most 7 days, last month):
+    ISO times, quantities with their units. Never a call that the automatic
+    daily analysis needs (`reserved_error`)."""
     entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
     start: date = call.data[ATTR_START_DATE]
     end: date = call.data[ATTR_END_DATE]
@@ -119,7 +125,7 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
         and (end - start).days < MAX_RANGE_DAYS
     ):
         raise invalid_range(MAX_RANGE_DAYS)
-    if error := over_budget_error(entry, ("power_analysis", "offline_analysis"), sn):
+    if error := over_budget_error(entry, ANALYSES, sn) or reserved_error(entry, sn):
         raise error
     account = entry.runtime_data.account
     try:
@@ -131,10 +137,64 @@ async def _async_fetch_analytics(call: ServiceCall) -> ServiceResponse:
         )
     except IammeterError as err:
         raise analytics_failed(err) from err
+    return analytics_response(power, offline)
+
+
+def reserved_error(
+    entry: IammeterConfigEntry, sn: str
+) -> ServiceValidationError | None:
+    """An error naming when, if a manual analysis now would take calls that the
+    automatic analysis needs (today's, and the next night's)."""
+    analytics = entry.runtime_data.analytics.get(sn)
+    if analytics is None:
+        return None
+    ledger = entry.runtime_data.account.client.ledger
+    now = dt_util.utcnow()
+    for bucket in ANALYSES:
+        reserved = analytics.reserved(bucket.removesuffix("_analysis"))
+        if (remaining := ledger.remaining(bucket, sn, now)) - 1 < reserved:
+            retry_at = ledger.next_free(bucket, sn, now, keep=reserved)
+            return analysis_reserved(bucket, remaining, reserved, retry_at)
+    return None
+
+
+def analytics_response(
+    power: PowerAnalysis, offline: OfflineAnalysis
+) -> JsonObjectType:
+    """The action's answer: times as ISO text, every quantity with its unit."""
     return {
-        "power": asdict(power),
-        "offline": asdict(offline) | {"availability": offline.availability},
+        "power": {
+            "start": _iso(power.start),
+            "end": _iso(power.end),
+            "average": _quantity(power.average, UnitOfPower.WATT),
+            "daytime_average": _quantity(power.daytime_average, UnitOfPower.WATT),
+            "minimum": _quantity(power.minimum, UnitOfPower.WATT),
+            "maximum": _quantity(power.maximum, UnitOfPower.WATT),
+        },
+        "offline": {
+            "start": _iso(offline.start),
+            "end": _iso(offline.end),
+            "offline": _quantity(offline.offline_minutes, UnitOfTime.MINUTES),
+            "total": _quantity(offline.total_minutes, UnitOfTime.MINUTES),
+            "availability": _quantity(offline.availability, PERCENTAGE),
+            "outages": [
+                {
+                    "start": outage.start.isoformat(),
+                    "end": outage.end.isoformat(),
+                    "duration": _quantity(outage.minutes, UnitOfTime.MINUTES),
+                }
+                for outage in offline.outages
+            ],
+        },
     }
+
+
+def _quantity(value: float | None, unit: str) -> JsonObjectType:
+    return {"value": value, "unit": unit}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 async def _async_refresh(call: ServiceCall) -> None:
@@ -156,18 +216,27 @@ async def _async_refresh(call: ServiceCall) -> None:
 
 
 async def _async_backfill(call: ServiceCall) -> ServiceResponse:
-    """Re-import every hour from a local date on (within the cloud's history)."""
+    """Re-import every hour from a local date on (within the cloud's history).
+
+    A range with nothing to fill costs no call (the response's `reason` says
+    why); the budget is checked only before a call is sent."""
     entry, sn = meter_of(call.hass, call.data[ATTR_DEVICE_ID])
     coordinator = entry.runtime_data.coordinators[sn]
     day: date = call.data[ATTR_START_DATE]
     today = dt_util.now().date()
     if not _oldest_day(today) <= day <= today:
         raise backfill_start(HISTORY_DAYS - 1)
-    if error := over_budget_error(entry, (HISTORY,), sn):
-        raise error
+
+    def check_budget() -> None:
+        if error := over_budget_error(entry, (HISTORY,), sn):
+            raise error
+
     try:
         result = await async_backfill(
-            call.hass, coordinator, dt_util.as_utc(dt_util.start_of_local_day(day))
+            call.hass,
+            coordinator,
+            dt_util.as_utc(dt_util.start_of_local_day(day)),
+            before_call=check_budget,
         )
     except IammeterError as err:
         raise backfill_failed(err) from err

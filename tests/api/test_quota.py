@@ -97,6 +97,21 @@ def test_twelve_meter_reads_per_sliding_hour() -> None:
     assert ledger.remaining("meterdata", SN1, T0 + 2 * HOUR) == 12
 
 
+def test_next_free_keeping_requests_back() -> None:
+    """`keep`: when one more request leaves that many in the budget."""
+    ledger = QuotaLedger(BUDGETS)
+    for i in range(3):  # 5 a day: 2 left
+        assert take(ledger, "power_analysis", SN1, T0 + i * HOUR) is None
+    now = T0 + 3 * HOUR
+    assert ledger.next_free("power_analysis", SN1, now) == now
+    assert ledger.next_free("power_analysis", SN1, now, keep=1) == now
+    # keeping 2 back: the oldest request must leave the window first
+    assert ledger.next_free("power_analysis", SN1, now, keep=2) == T0 + DAY
+    assert ledger.next_free("power_analysis", SN1, now, keep=3) == T0 + HOUR + DAY
+    # keeping the whole budget back: a day after the newest request
+    assert ledger.next_free("power_analysis", SN1, now, keep=5) == T0 + 2 * HOUR + DAY
+
+
 def test_meters_have_independent_budgets() -> None:
     ledger = QuotaLedger(BUDGETS)
     for _ in range(12):

@@ -141,15 +141,24 @@ class QuotaLedger:
             default=1_000_000,
         )
 
-    def next_free(self, bucket: str, scope: str, now: datetime) -> datetime:
-        """When the next request may be sent (`now` when it may be sent now)."""
+    def next_free(
+        self, bucket: str, scope: str, now: datetime, *, keep: int = 0
+    ) -> datetime:
+        """When the next request may be sent (`now` when it may be sent now),
+        leaving `keep` more in every budget (requests its user holds back for
+        itself; a budget of `keep` or less never frees for this one: the end of
+        its window after the newest request is answered)."""
         free = max(_ts(now), self._blocked.get((bucket, scope), 0.0))
         sent = self._window(bucket, scope, now)
         for budget in self.budgets.get(bucket, ()):
-            inside = [t for t in sent if t > _ts(now) - budget.window.total_seconds()]
-            if len(inside) >= budget.limit:
-                oldest = inside[len(inside) - budget.limit]
-                free = max(free, oldest + budget.window.total_seconds())
+            window = budget.window.total_seconds()
+            inside = [t for t in sent if t > _ts(now) - window]
+            allowed = budget.limit - keep
+            if allowed < 1:
+                free = max(free, (inside[-1] if inside else _ts(now)) + window)
+            elif len(inside) >= allowed:
+                oldest = inside[len(inside) - allowed]
+                free = max(free, oldest + window)
         return _dt(free)
 
     def spare_from(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.recorder import get_instance
@@ -21,22 +21,42 @@ from .gaps import HOUR, Gap, history_request, hour
 from .pending import PendingGaps
 from .series import Point, Rows, Snapshot, Target, series
 
+# Why a backfill wrote nothing (`BackfillResult.reason`).
+NOTHING_TO_DO: Final = "nothing_to_do"
+"""No gap is pending (or none the cloud's history covers)."""
+NO_COMPLETE_HOUR: Final = "no_complete_hour"
+"""The range holds no hour that has ended yet."""
+NO_RECORDED_SENSORS: Final = "no_recorded_energy_sensors"
+"""None of the meter's energy sensors is enabled and recorded."""
+NO_STATISTICS: Final = "no_statistics"
+"""The recorder holds no hourly energy statistics of the meter yet."""
+NO_STATISTICS_BEFORE: Final = "no_statistics_before_range"
+"""None before the range: there is no sum to continue from."""
+
 
 async def async_backfill(
     hass: HomeAssistant,
     coordinator: IammeterMeterCoordinator,
     start: datetime | None = None,
+    *,
+    before_call: Callable[[], None] | None = None,
 ) -> BackfillResult:
     """Fill a meter's pending gaps, or re-import every hour since `start`.
 
     One history call (raises IammeterError, IammeterQuotaError when the budget
-    is used up). Hours the recorder has not compiled yet are left for later
+    is used up) -- none for a range with nothing to fill (the result's
+    `reason` says why). `before_call` runs just before the call is sent (it
+    may raise). Hours the recorder has not compiled yet are left for later
     (`complete` False); pending gaps stay stored until they are done.
     """
     run = BackfillRun(hass, coordinator)
     if start is None:
         return await run.async_run(run.pending.gaps, None)
     gap = Gap(start, dt_util.utcnow())
+    if reason := await run.async_unfillable(gap):
+        return BackfillResult(coordinator.sn, reason=reason)
+    if before_call is not None:
+        before_call()
     return await run.async_run([gap], None, keep=False)
 
 
@@ -87,6 +107,32 @@ class BackfillRun:
         self.snapshot: Snapshot | None = None
         self.pending = PendingGaps(coordinator.account.store, coordinator.sn)
 
+    async def async_unfillable(self, gap: Gap) -> str | None:
+        """Why a requested range has nothing to fill, seen without a call (the
+        recorder only); None when it may have."""
+        if hour(gap.start) >= hour(gap.end):
+            return NO_COMPLETE_HOUR
+        targets = recorder.targets(self.hass, self.sn, self.coordinator.data.reading)
+        if not targets:
+            return NO_RECORDED_SENSORS
+        ids = {target.entity_id for target in targets}
+        instance = get_instance(self.hass)
+        if await instance.async_add_executor_job(
+            recorder.anchors, self.hass, ids, hour(gap.start)
+        ):
+            return None
+        last = await instance.async_add_executor_job(
+            recorder.last_recorded_hour, self.hass, ids
+        )
+        reason = NO_STATISTICS if last is None else NO_STATISTICS_BEFORE
+        LOGGER.info(
+            "Meter %s: nothing to fill from %s (%s); no history call made",
+            self.sn,
+            format_local_time(gap.start),
+            reason,
+        )
+        return reason
+
     async def async_run(
         self, gaps: list[Gap], snapshot: Snapshot | None, keep: bool = True
     ) -> BackfillResult:
@@ -95,7 +141,7 @@ class BackfillRun:
         if not gaps or not targets:
             if keep and gaps:
                 self.pending.keep([])
-            return BackfillResult(self.sn, reason="nothing_to_do")
+            return BackfillResult(self.sn, reason=NOTHING_TO_DO)
         if snapshot is None:
             snapshot = await self._async_fetch(min(gap.start for gap in gaps))
         self.snapshot = snapshot
@@ -139,7 +185,7 @@ class BackfillRun:
     ) -> BackfillResult:
         hours = [hour for entity_id in written for hour in rows[entity_id]]
         if not hours:
-            reason = None if not complete else "nothing_to_do"
+            reason = None if not complete else NOTHING_TO_DO
             return BackfillResult(self.sn, complete=complete, reason=reason)
         result = BackfillResult(
             self.sn,
