@@ -35,6 +35,7 @@ from custom_components.iammeter_cloud.api import (
     IammeterConnectionError,
     IammeterEndpointNotFoundError,
     IammeterError,
+    IammeterNotApiError,
     IammeterNotFoundError,
     IammeterQuotaError,
     IammeterResponseError,
@@ -493,7 +494,7 @@ CALLS: dict[str, tuple[str, Call]] = {
 }
 ERRORS: dict[str, type[IammeterError]] = {
     "http_500": IammeterConnectionError,
-    "non_json": IammeterConnectionError,
+    "non_json": IammeterNotApiError,
     "unsuccessful": IammeterApiError,
     "null_data": IammeterResponseError,
 }
@@ -551,9 +552,13 @@ async def test_connection_refused_is_a_connection_error(env: Env) -> None:
         (302, b"", IammeterConnectionError),
         (502, b"<html>bad gateway</html>", IammeterConnectionError),
         (200, b" \r\n ", IammeterQuotaError),
-        (200, b"\xff\xfe{", IammeterConnectionError),
-        (200, b"[1, 2]", IammeterResponseError),
+        (200, b"\xff\xfe{", IammeterNotApiError),
+        (200, b"[1, 2]", IammeterNotApiError),
+        (200, b"<!DOCTYPE html><html><body>Welcome</body></html>", IammeterNotApiError),
+        (200, b'{"status": "ok", "data": {}}', IammeterNotApiError),
+        (404, b"<html>Not Found</html>", IammeterEndpointNotFoundError),
         (200, b'{"successful": "true", "data": {}}', IammeterApiError),
+        (200, b'{"successful": null, "message": "refused"}', IammeterApiError),
         (200, b'{"successful": true, "data": {"values": []}}', IammeterResponseError),
         pytest.param(
             200,
@@ -1421,3 +1426,33 @@ async def test_an_answered_hop_keeps_its_login(socket_enabled: None) -> None:
     assert "cannot connect (ClientConnectorError)" in str(err)
     assert [r.path_qs for r in front.seen] == ["/api/v1/user/login"]
     assert _login_record(client) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>Router login</body></html>", b'{"error": "not found"}', b"[]"],
+)
+async def test_a_login_answered_by_another_server_is_no_refused_password(
+    socket_enabled: None, body: bytes
+) -> None:
+    """A server that answers, but not as the IAMMETER API: not "user name or
+    password refused" (which would ask for the password again)."""
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=200, body=body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            client = IammeterCloud(session, api_url=url, clock=Clock())
+            err = await _raises(IammeterNotApiError, client.login(USER, PASSWORD))
+    finally:
+        await runner.cleanup()
+    assert isinstance(err, IammeterConnectionError)
+    assert "not" in str(err)
+    assert _login_record(client) == 1  # it reached a server: it may have counted

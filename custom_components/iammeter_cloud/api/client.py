@@ -21,6 +21,7 @@ from .exceptions import (
     IammeterConnectionError,
     IammeterEndpointNotFoundError,
     IammeterError,
+    IammeterNotApiError,
     IammeterNotFoundError,
     IammeterQuotaError,
     IammeterResponseError,
@@ -347,14 +348,22 @@ class IammeterCloud:
             raise IammeterConnectionError(endpoint, f"HTTP {status}")
 
     def _open_envelope(self, endpoint: str, raw: bytes, *, with_token: bool) -> Any:
-        """The `data` of a `{successful, message, data}` answer."""
+        """The `data` of a `{successful, message, data}` answer.
+
+        An answer without that envelope is not the IAMMETER API's
+        (`IammeterNotApiError`); its words are not quoted.
+        """
         try:
             envelope = json.loads(raw)
         # Not JSON, or nested beyond the stack.
         except (ValueError, RecursionError):
-            raise IammeterConnectionError(endpoint, "the answer is not JSON") from None
+            raise IammeterNotApiError(endpoint, "the answer is not JSON") from None
         if not isinstance(envelope, dict):
-            raise IammeterResponseError(endpoint, "the answer is not a JSON object")
+            raise IammeterNotApiError(endpoint, "the answer is not a JSON object")
+        if "successful" not in envelope:
+            raise IammeterNotApiError(
+                endpoint, "the answer is not an IAMMETER envelope (no `successful`)"
+            )
         if envelope.get("successful") is not True:
             message = envelope.get("message")
             text = message if isinstance(message, str) and message else "refused"
