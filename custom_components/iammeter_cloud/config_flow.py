@@ -128,9 +128,7 @@ class _RecentLogins:
     """Logins flows made minutes ago, by a keyed hash of server, user name and
     password (never the password itself); in memory only, never logged."""
 
-    secret: bytes = field(
-        default_factory=lambda: secrets.token_bytes(32), repr=False
-    )
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     logins: dict[str, tuple[LoginResult, datetime]] = field(default_factory=dict)
 
     def key(self, api_url: str, username: str, password: str) -> str:
