@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+import json
+import math
+from pathlib import Path
+import socket
 from typing import Any
 
+from aiohttp import web
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import (
@@ -19,6 +25,8 @@ from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.iammeter_cloud.api import DOCUMENTED_BUDGETS
+from custom_components.iammeter_cloud.config_flow import RECENT_LOGINS
 from custom_components.iammeter_cloud.const import (
     CONF_ADVANCED,
     CONF_API_URL,
@@ -41,6 +49,20 @@ def account_form(sim: CloudSimulator, **changes: Any) -> dict[str, Any]:
         CONF_ADVANCED: {CONF_API_URL: sim.base_url},
     }
     return form | changes
+
+
+def typed(result: Any) -> tuple[str, str | None, str]:
+    """What the form shows again: user name, password (suggested), server URL."""
+    schema = result["data_schema"]
+    form = schema({CONF_PASSWORD: "x", CONF_ADVANCED: {}})
+    password = next(k for k in schema.schema if k == CONF_PASSWORD)
+    suggested = (password.description or {}).get("suggested_value")
+    return form[CONF_USERNAME], suggested, form[CONF_ADVANCED][CONF_API_URL]
+
+
+def advanced_collapsed(result: Any) -> bool:
+    """Whether the form shows the Advanced section (the server URL) folded."""
+    return bool(result["data_schema"].schema[CONF_ADVANCED].options["collapsed"])
 
 
 async def start_user_flow(hass: HomeAssistant) -> str:
@@ -129,7 +151,7 @@ async def test_meters_typed_in_when_the_account_cannot_list_them(
     [
         ("http_500", "cannot_connect"),
         ("timeout", "cannot_connect"),
-        ("non_json", "cannot_connect"),
+        ("non_json", "not_iammeter"),  # an HTML page with HTTP 200
         ("null_data", "unknown"),
     ],
 )
@@ -156,9 +178,9 @@ async def test_wrong_password(hass: HomeAssistant, simulator: CloudSimulator) ->
         flow_id, account_form(simulator, password="wrong")
     )
     assert result["errors"] == {"base": "invalid_auth"}
-    # The form keeps what was typed, except the password.
-    form = result["data_schema"]({CONF_PASSWORD: "x", CONF_ADVANCED: {}})
-    assert form[CONF_USERNAME] == USERNAME
+    # The form keeps what was typed; the server URL was not the cause.
+    assert typed(result) == (USERNAME, "wrong", simulator.base_url)
+    assert advanced_collapsed(result) is True
 
 
 async def test_login_quota_exceeded_names_the_retry_time(
@@ -187,6 +209,17 @@ async def test_login_quota_exceeded_names_the_retry_time(
         (USERNAME, "file:///etc/passwd", {"base": "invalid_url"}),
         (USERNAME, "https://user:pw@www.iammeter.com", {"base": "invalid_url"}),
         (USERNAME, "not a url", {"base": "invalid_url"}),
+        # Only http(s)://host[:port], at most a "/" after it.
+        (USERNAME, "https://www.iammeter.com/api/v1", {"base": "invalid_url"}),
+        (USERNAME, "http://127.0.0.1:8124/iammeter/", {"base": "invalid_url"}),
+        (USERNAME, "https://www.iammeter.com/?", {"base": "invalid_url"}),
+        (USERNAME, "https://www.iammeter.com?a=1", {"base": "invalid_url"}),
+        (USERNAME, "https://www.iammeter.com#top", {"base": "invalid_url"}),
+        (USERNAME, "https://@www.iammeter.com", {"base": "invalid_url"}),
+        (USERNAME, "https://www.iammeter.com//", {"base": "invalid_url"}),
+        (USERNAME, "https://www.iammeter.com:0", {"base": "invalid_url"}),
+        (USERNAME, "https://www.iammeter.com:70000", {"base": "invalid_url"}),
+        (USERNAME, "https://bad_host-.com", {"base": "invalid_url"}),
     ],
 )
 async def test_bad_input_is_refused_without_a_call(
@@ -203,6 +236,10 @@ async def test_bad_input_is_refused_without_a_call(
     result = await hass.config_entries.flow.async_configure(flow_id, form)
     assert result["errors"] == errors
     assert simulator.log == []
+    # No login used, and the form shows what was typed (URL errors: opened).
+    assert result["description_placeholders"]["logins_left"] == "5"
+    assert typed(result)[1:] == (PASSWORD, form[CONF_ADVANCED][CONF_API_URL])
+    assert advanced_collapsed(result) is (CONF_USERNAME in errors)
 
 
 async def test_already_configured(
@@ -254,7 +291,8 @@ async def test_reauth(
     simulator.accounts[USERNAME].password = "new-password"
     result = await entry.start_reauth_flow(hass)
     assert result["step_id"] == "reauth_confirm"
-    assert result["description_placeholders"]["username"] == USERNAME
+    placeholders = result["description_placeholders"]
+    assert (placeholders["username"], placeholders["logins_left"]) == (USERNAME, "5")
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_PASSWORD: "still-wrong"}
@@ -295,10 +333,16 @@ async def test_reconfigure(
     assert schema[CONF_USERNAME] == USERNAME
     assert schema[CONF_ADVANCED][CONF_API_URL] == simulator.base_url
 
+    assert result["description_placeholders"] == {"logins_left": "5"}
+    assert typed(result) == (USERNAME, None, simulator.base_url)  # no password
+
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], account_form(simulator, password="bad")
     )
     assert result["errors"] == {"base": "invalid_auth"}
+    assert result["description_placeholders"] == {"logins_left": "4"}
+    assert typed(result) == (USERNAME, "bad", simulator.base_url)
+    assert advanced_collapsed(result) is True
 
     simulator.accounts[USERNAME].password = "changed"
     result = await hass.config_entries.flow.async_configure(
@@ -518,3 +562,292 @@ async def test_a_new_entry_looks_at_its_site_list_a_day_later(
     await advance_in_steps(hass, freezer, timedelta(hours=2), timedelta(hours=1))
     assert simulator.count("sitelist") == 2
     assert result["result"].options[CONF_METERS] == [SN1]  # House was offered
+
+
+# --- setup must not lock a person out -------------------------------------------
+
+TRANSLATIONS = (
+    Path(__file__).parents[1] / "custom_components" / "iammeter_cloud" / "translations"
+)
+
+
+@pytest.fixture
+def closed_port(socket_enabled: None) -> Iterator[str]:
+    """A server URL where nothing listens: the connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class Foreign:
+    """A web server that is not IAMMETER: every request gets `answer`."""
+
+    def __init__(self) -> None:
+        self.answer = web.Response(text="<html><body>Welcome</body></html>")
+        self.paths: list[str] = []
+        self.base_url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.paths.append(request.path)
+        return self.answer
+
+
+@pytest.fixture
+async def foreign(socket_enabled: None) -> AsyncIterator[Foreign]:
+    server = Foreign()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    server.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield server
+    await runner.cleanup()
+
+
+def logins_left(result: Any) -> int:
+    return int(result["description_placeholders"]["logins_left"])
+
+
+async def test_failed_submits_do_not_lock_setup_out(
+    hass: HomeAssistant,
+    simulator: CloudSimulator,
+    closed_port: str,
+    foreign: Foreign,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The issue's user: a mistyped password, a closed port, a server that is
+    not IAMMETER, again and again: only what reached a server counts, the form
+    says how many logins are left, and the right values still work."""
+    flow_id = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator, password="typo")
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert logins_left(result) == 4
+    for _ in range(6):  # more than the hour's logins: none of them reached it
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, account_form(simulator, advanced={CONF_API_URL: closed_port})
+        )
+        assert result["errors"] == {"base": "cannot_connect"}
+        assert logins_left(result) == 4
+        assert advanced_collapsed(result) is False  # the URL is the cause
+        assert typed(result) == (USERNAME, PASSWORD, closed_port)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator, advanced={CONF_API_URL: foreign.base_url})
+    )
+    assert result["errors"] == {"base": "not_iammeter"}
+    assert logins_left(result) == 3  # it reached a server, which may count it
+    assert advanced_collapsed(result) is False
+    freezer.tick(timedelta(minutes=1))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator)
+    )
+    assert result["step_id"] == "meters"
+    assert simulator.count("login") == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (200, "<!DOCTYPE html><html><body>My router</body></html>", "text/html"),
+        (404, "<html><body>404 Not Found</body></html>", "text/html"),
+        (200, "OK", "text/plain"),
+        (200, json.dumps({"status": "ok", "token": "x"}), "application/json"),
+        (200, json.dumps(["a", "b"]), "application/json"),
+    ],
+    ids=["html", "404", "text", "json-without-envelope", "json-array"],
+)
+async def test_a_server_that_is_not_iammeter(
+    hass: HomeAssistant,
+    foreign: Foreign,
+    status: int,
+    body: str,
+    content_type: str,
+) -> None:
+    """Its own error, not "cannot be reached" (nor "wrong password"); the
+    Advanced section is open with the URL as typed."""
+    foreign.answer = web.Response(status=status, text=body, content_type=content_type)
+    flow_id = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id,
+        {
+            CONF_USERNAME: USERNAME,
+            CONF_PASSWORD: PASSWORD,
+            CONF_ADVANCED: {CONF_API_URL: f"{foreign.base_url}/"},
+        },
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "not_iammeter"}
+    assert foreign.paths == ["/api/v1/user/login"]
+    assert advanced_collapsed(result) is False
+    assert typed(result) == (USERNAME, PASSWORD, f"{foreign.base_url}/")
+
+
+async def test_the_form_shows_the_logins_left_and_both_limits(
+    hass: HomeAssistant, simulator: CloudSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """Before each submit the form says how many logins are left this hour on
+    that server; its text states the cloud's two limits as the ledger has them."""
+    hour, day = DOCUMENTED_BUDGETS["login"]
+    assert (hour.limit, hour.window, day.limit, day.window) == (
+        5,
+        timedelta(hours=1),
+        30,
+        timedelta(days=1),
+    )
+    for language, words in (
+        ("en", ("5 logins an hour and 30 a day", "{logins_left}")),
+        ("pl", ("5 logowań na godzinę i 30 na dobę", "{logins_left}")),
+    ):
+        text = json.loads((TRANSLATIONS / f"{language}.json").read_text("utf-8"))
+        steps = text["config"]["step"]
+        assert all(w in steps["user"]["description"] for w in words), language
+        for step in ("reconfigure", "reauth_confirm"):
+            assert "{logins_left}" in steps[step]["description"]
+    shown = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert logins_left(shown) == 5  # the default server's, before any submit
+    flow_id = str(shown["flow_id"])
+    for left in (4, 3, 2, 1, 0):
+        result = await hass.config_entries.flow.async_configure(
+            flow_id, account_form(simulator, password="wrong")
+        )
+        assert result["errors"] == {"base": "invalid_auth"}
+        assert logins_left(result) == left
+        freezer.tick(timedelta(minutes=5))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator)
+    )
+    assert result["errors"] == {"base": "quota_exceeded"}
+    assert logins_left(result) == 0
+    assert simulator.count("login") == 5
+    # The hour after the first one: a login is free again.
+    freezer.tick(timedelta(minutes=35))
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator, password="wrong")
+    )
+    assert logins_left(result) == 0  # the one freed is used by this attempt
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator, password="wrong")
+    )
+    assert result["errors"] == {"base": "quota_exceeded"}
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert logins_left(result) == 5  # another host (www.iammeter.com)
+
+
+async def test_an_abandoned_setup_is_replaced_without_a_new_login(
+    hass: HomeAssistant, simulator: CloudSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """The browser was closed at the meters step: the next setup of the same
+    account replaces it, with the token of minutes ago (no second login)."""
+    abandoned = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        abandoned, account_form(simulator)
+    )
+    assert result["step_id"] == "meters"
+    simulator.add_account("other@example.com", "other-pw", 3003, [])
+    another = await start_user_flow(hass)  # another account's: it stays
+    result = await hass.config_entries.flow.async_configure(
+        another,
+        account_form(simulator, username="other@example.com", password="other-pw"),
+    )
+    assert result["step_id"] == "meters"
+    freezer.tick(timedelta(minutes=10))
+    flow_id = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, account_form(simulator, username=f" {USERNAME} ")
+    )
+    assert result["step_id"] == "meters"
+    assert simulator.count("login") == 2
+    in_progress = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert {f["flow_id"] for f in in_progress} == {flow_id, another}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_METERS: [SN1]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_TOKEN]
+    assert simulator.count("login") == 2
+    await hass.async_block_till_done()
+
+
+async def test_a_recent_login_is_reused_only_with_the_same_password_for_a_while(
+    hass: HomeAssistant, simulator: CloudSimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """Keyed by server, user name and password (never kept in plain text); for
+    30 minutes; a token the cloud refuses is not offered again."""
+    first = await start_user_flow(hass)
+    await hass.config_entries.flow.async_configure(first, account_form(simulator))
+    recent = hass.data[RECENT_LOGINS]
+    assert len(recent.logins) == 1
+    assert PASSWORD not in repr(recent) + "".join(recent.logins)
+    # Another password is another login (refused here).
+    other = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        other, account_form(simulator, password="wrong")
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert simulator.count("login") == 2
+    # 29 minutes later: reused.
+    freezer.tick(timedelta(minutes=29))
+    result = await hass.config_entries.flow.async_configure(
+        other, account_form(simulator)
+    )
+    assert result["step_id"] == "meters"
+    assert simulator.count("login") == 2
+    # The cloud refuses that token at the meter check: not reused again.
+    simulator.expire_tokens()
+    result = await hass.config_entries.flow.async_configure(other, {CONF_METERS: [SN1]})
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert recent.logins == {}
+    third = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        third, account_form(simulator)
+    )
+    assert result["step_id"] == "meters"
+    assert simulator.count("login") == 3
+    # 30 minutes after that login: a new one.
+    freezer.tick(timedelta(minutes=30))
+    fourth = await start_user_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        fourth, account_form(simulator)
+    )
+    assert result["step_id"] == "meters"
+    assert simulator.count("login") == 4
+
+
+async def test_options_interval_out_of_range_is_a_field_error(
+    hass: HomeAssistant, simulator: CloudSimulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """A number box with its range and step; a value outside the range is a
+    translated error under the field (no raw "Value 100.0 is too small"), the
+    typed value stays, and nothing is sent. Here the entry is not loaded (the
+    cloud was down at start): the options can still change."""
+    entry = mock_config_entry
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    # What the frontend gets: a number box with the range and the step.
+    number = result["data_schema"].schema[CONF_SCAN_INTERVAL].serialize()
+    config = number["selector"]["number"]
+    assert (config["min"], config["max"], config["step"]) == (300, 3600, 60)
+    assert (config["mode"], config["unit_of_measurement"]) == ("box", "s")
+    calls = len(simulator.log)
+    for value in (100, 3660.0, 299.5, float("nan")):
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: value}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_SCAN_INTERVAL: "interval_out_of_range"}
+        assert result["description_placeholders"] == {"min": "300", "max": "3600"}
+        shown = result["data_schema"]({CONF_METERS: [SN1]})[CONF_SCAN_INTERVAL]
+        assert shown == value or math.isnan(value)
+    assert len(simulator.log) == calls
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 3600}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_SCAN_INTERVAL] == 3600
+    await hass.async_block_till_done()

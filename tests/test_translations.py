@@ -537,6 +537,12 @@ class Flow:
         functions: dict[str, Function] = {
             f.name: f for f in tree.body if isinstance(f, FUNCTIONS)
         }
+        # The flows' errors of the client's errors are made in errors.py.
+        functions |= {
+            f.name: f
+            for f in source("errors.py").body
+            if isinstance(f, FUNCTIONS) and f.name == "form_error"
+        }
         methods: dict[str, Function] = {
             f.name: f for f in cls.body if isinstance(f, FUNCTIONS)
         }
@@ -604,6 +610,8 @@ def flows() -> dict[str, Flow]:
     for cls in tree.body:
         if isinstance(cls, ast.ClassDef):
             bases = " ".join(ast.unparse(b) for b in cls.bases)
+            if "Flow" not in bases:  # a helper class (a selector, a cache)
+                continue
             section = "options" if "OptionsFlow" in bases else "config"
             assert section not in result, f"two {section} flow classes"
             result[section] = Flow(tree, cls)
@@ -618,6 +626,10 @@ def test_the_flows_are_found() -> None:
     assert "init" in found["options"].steps
     assert {"invalid_auth", "invalid_url", "no_meters"} <= found["config"].errors
     assert "no_meters" in found["options"].errors
+    # form_error's, from errors.py
+    assert {"cannot_connect", "not_iammeter"} <= found["config"].errors
+    assert {"cannot_connect", "not_iammeter"} <= found["options"].errors
+    assert "interval_out_of_range" in found["options"].errors
 
 
 @pytest.mark.parametrize("section", ["config", "options"])

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Any, Final
 
 from homeassistant.config_entries import (
+    SOURCE_USER,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
@@ -31,11 +38,13 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
 
 from .api import (
     DEFAULT_API_URL,
     IammeterApiError,
+    IammeterAuthError,
     IammeterCloud,
     IammeterError,
     IammeterResponseError,
@@ -55,7 +64,7 @@ from .const import (
 )
 from .coordinator import IammeterConfigEntry
 from .errors import form_error
-from .helpers import async_create_client
+from .helpers import async_create_client, async_logins_left
 from .meters import note_meters_checked
 from .store import async_get_store
 
@@ -65,14 +74,32 @@ USERNAME = TextSelector(
 )
 URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 
+# The server URL the form takes: http(s)://host[:port], at most a "/" after it
+# (the client adds /api/v1/). The host and port are checked by the client.
+SERVER_URL: Final = re.compile(r"https?://[^/?#@\s]+/?", re.IGNORECASE)
+# Form errors the server URL causes: the Advanced section is shown open.
+URL_ERRORS: Final = frozenset({"invalid_url", "cannot_connect", "not_iammeter"})
+# A token a flow obtained is reused by another flow for the same server, user
+# name and password for this long (in memory only), instead of a new login.
+RECENT_LOGIN_REUSE: Final = timedelta(minutes=30)
 
-def _account_schema(defaults: Mapping[str, Any]) -> vol.Schema:
+
+def _account_schema(
+    defaults: Mapping[str, Any], typed: Mapping[str, Any], errors: Mapping[str, str]
+) -> vol.Schema:
+    """The account form: `defaults` fill the user name and URL; a password is
+    offered again only as `typed` in this form; Advanced opens when the URL
+    caused an error."""
+    password = typed.get(CONF_PASSWORD)
     return vol.Schema(
         {
             vol.Required(
                 CONF_USERNAME, default=defaults.get(CONF_USERNAME, "")
             ): USERNAME,
-            vol.Required(CONF_PASSWORD): PASSWORD,
+            vol.Required(
+                CONF_PASSWORD,
+                description={"suggested_value": password} if password else None,
+            ): PASSWORD,
             vol.Required(CONF_ADVANCED): section(
                 vol.Schema(
                     {
@@ -82,10 +109,65 @@ def _account_schema(defaults: Mapping[str, Any]) -> vol.Schema:
                         ): URL
                     }
                 ),
-                {"collapsed": True},
+                {"collapsed": not URL_ERRORS & set(errors.values())},
             ),
         }
     )
+
+
+def _form_values(
+    user_input: Mapping[str, Any] | None, saved: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The form's values to show again: what was typed, over what was saved."""
+    typed = dict(user_input or {})
+    return {**(saved or {}), **typed, **(typed.get(CONF_ADVANCED) or {})}
+
+
+@dataclass(slots=True)
+class _RecentLogins:
+    """Logins flows made minutes ago, by a keyed hash of server, user name and
+    password (never the password itself); in memory only, never logged."""
+
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    logins: dict[str, tuple[LoginResult, datetime]] = field(default_factory=dict)
+
+    def key(self, api_url: str, username: str, password: str) -> str:
+        text = "\0".join((api_url, username, password)).encode()
+        return hmac.new(self.secret, text, hashlib.sha256).hexdigest()
+
+    def get(self, key: str, now: datetime) -> LoginResult | None:
+        """The login of `key`, if it is recent enough to reuse."""
+        for old in [
+            k for k, (_, at) in self.logins.items() if now - at >= RECENT_LOGIN_REUSE
+        ]:
+            del self.logins[old]
+        found = self.logins.get(key)
+        return None if found is None else found[0]
+
+
+RECENT_LOGINS: HassKey[_RecentLogins] = HassKey(f"{DOMAIN}_recent_logins")
+
+
+class RangeCheckedNumber(NumberSelector):
+    """A number box that shows its range and step, whose range the step checks
+    (with a translated field error) instead of the schema (whose error is Home
+    Assistant's raw "Value 100.0 is too small")."""
+
+    def __call__(self, data: Any) -> float:
+        """A number, in range or not."""
+        value: float = vol.Coerce(float)(data)
+        return value
+
+
+INTERVAL = RangeCheckedNumber(
+    NumberSelectorConfig(
+        min=MIN_SCAN_INTERVAL,
+        max=MAX_SCAN_INTERVAL,
+        step=60,
+        unit_of_measurement="s",
+        mode=NumberSelectorMode.BOX,
+    )
+)
 
 
 def _meters_schema(meters: list[Meter], chosen: list[str]) -> vol.Schema:
@@ -141,6 +223,8 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         self._meters: list[Meter] = []
         self._offered: set[str] | None = None
         """The site list's serial numbers (None: it did not answer)."""
+        self._login_key: str | None = None
+        """The key of this flow's login among the recent ones."""
 
     @staticmethod
     @callback
@@ -153,30 +237,64 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         user_input: dict[str, Any],
         errors: dict[str, str],
         placeholders: dict[str, str],
+        *,
+        form: bool = True,
     ) -> LoginResult | None:
-        """One login with the form's values; fills `errors` on failure."""
+        """One login with the form's values; fills `errors` on failure.
+
+        `form`: the URL was typed in this form, so it must be a plain server
+        URL (reauth logs in at the stored one). A recent login of another flow
+        with the same server, user name and password is reused: no new login.
+        """
         api_url = str(user_input[CONF_ADVANCED][CONF_API_URL]).strip()
         username = str(user_input[CONF_USERNAME]).strip()
+        password = str(user_input[CONF_PASSWORD])
         if not username:
             errors[CONF_USERNAME] = "invalid_auth"
+            return None
+        if form and not SERVER_URL.fullmatch(api_url):
+            errors["base"] = "invalid_url"
             return None
         try:
             self._client = await async_create_client(self.hass, api_url)
         except ValueError:
             errors["base"] = "invalid_url"
             return None
-        try:
-            result = await self._client.login(username, user_input[CONF_PASSWORD])
-        except IammeterError as err:
-            errors["base"] = form_error(err, placeholders)
-            return None
+        recent = self.hass.data.setdefault(RECENT_LOGINS, _RecentLogins())
+        key = self._login_key = recent.key(self._client.api_url, username, password)
+        now = dt_util.utcnow()
+        if (result := recent.get(key, now)) is not None:
+            self._client = await async_create_client(self.hass, api_url, result.token)
+        else:
+            try:
+                result = await self._client.login(username, password)
+            except IammeterError as err:
+                errors["base"] = form_error(err, placeholders)
+                return None
+            recent.logins[key] = (result, now)
         self._data = {
             CONF_USERNAME: username,
-            CONF_PASSWORD: user_input[CONF_PASSWORD],
+            CONF_PASSWORD: password,
             CONF_API_URL: api_url,
             CONF_TOKEN: result.token,
         }
         return result
+
+    def _forget_login(self) -> None:
+        """The cloud refused this flow's token: no other flow reuses it."""
+        self.hass.data[RECENT_LOGINS].logins.pop(self._login_key or "", None)
+
+    def _replace_abandoned(self) -> None:
+        """Abort other setups of this account (e.g. left at the meters step
+        when the browser closed): this one replaces them."""
+        for flow in self._async_in_progress(include_uninitialized=True):
+            context = flow["context"]
+            if (
+                flow["flow_id"] != self.flow_id
+                and context.get("source") == SOURCE_USER
+                and context.get("unique_id") == self.unique_id
+            ):
+                self.hass.config_entries.flow.async_abort(flow["flow_id"])
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -188,9 +306,10 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
             result := await self._login(user_input, errors, placeholders)
         ):
             await self.async_set_unique_id(
-                _unique_id(result, self._data[CONF_USERNAME])
+                _unique_id(result, self._data[CONF_USERNAME]), raise_on_progress=False
             )
             self._abort_if_unique_id_configured()
+            self._replace_abandoned()
             listed = await self._client.meters()
             if listed is not None:  # the daily look for new meters starts now
                 note_meters_checked(
@@ -201,13 +320,15 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
             if len(self._meters) == 1:
                 return await self.async_step_meters({CONF_METERS: [self._meters[0].sn]})
             return await self.async_step_meters()
-        defaults = {
-            **(user_input or {}),
-            **((user_input or {}).get(CONF_ADVANCED) or {}),
-        }
+        values = _form_values(user_input)
+        placeholders["logins_left"] = str(
+            await async_logins_left(
+                self.hass, values.get(CONF_API_URL, DEFAULT_API_URL)
+            )
+        )
         return self.async_show_form(
             step_id="user",
-            data_schema=_account_schema(defaults),
+            data_schema=_account_schema(values, values, errors),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -222,7 +343,12 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             chosen = _clean_sns(user_input[CONF_METERS])
             if await _check_meters(
-                self.hass, self._client, chosen, errors, placeholders
+                self.hass,
+                self._client,
+                chosen,
+                errors,
+                placeholders,
+                on_refused=self._forget_login,
             ):
                 names = {m.sn: m.name for m in self._meters if m.sn in chosen}
                 data = {**self._data, CONF_METER_NAMES: names}
@@ -264,7 +390,7 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
                     CONF_API_URL: entry.data.get(CONF_API_URL, DEFAULT_API_URL)
                 },
             }
-            if result := await self._login(form, errors, placeholders):
+            if result := await self._login(form, errors, placeholders, form=False):
                 await self.async_set_unique_id(
                     _unique_id(result, self._data[CONF_USERNAME], entry)
                 )
@@ -272,6 +398,11 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_update_reload_and_abort(
                     entry, data_updates=self._data
                 )
+        placeholders["logins_left"] = str(
+            await async_logins_left(
+                self.hass, entry.data.get(CONF_API_URL, DEFAULT_API_URL)
+            )
+        )
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema({vol.Required(CONF_PASSWORD): PASSWORD}),
@@ -296,10 +427,15 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_update_reload_and_abort(
                 entry, title=self._data[CONF_USERNAME], data_updates=self._data
             )
-        defaults = {**entry.data, **(user_input or {})}
+        values = _form_values(user_input, entry.data)
+        placeholders["logins_left"] = str(
+            await async_logins_left(
+                self.hass, values.get(CONF_API_URL, DEFAULT_API_URL)
+            )
+        )
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=_account_schema(defaults),
+            data_schema=_account_schema(values, _form_values(user_input), errors),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -328,10 +464,18 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         chosen: list[str] = list(entry.options.get(CONF_METERS, []))
+        interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
         if user_input is not None:
             chosen = _clean_sns(user_input[CONF_METERS])
             new = [sn for sn in chosen if sn not in entry.options.get(CONF_METERS, [])]
-            if await _check_meters(
+            interval = user_input[CONF_SCAN_INTERVAL]
+            if not MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:  # no call
+                errors[CONF_SCAN_INTERVAL] = "interval_out_of_range"
+                placeholders |= {
+                    "min": str(MIN_SCAN_INTERVAL),
+                    "max": str(MAX_SCAN_INTERVAL),
+                }
+            elif await _check_meters(
                 self.hass, client, chosen, errors, placeholders, new
             ):
                 self._remember(chosen)
@@ -345,22 +489,7 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             listed = await client.meters()
             self._listed, self._listed_ok = listed or [], listed is not None
         schema = _meters_schema(self._listed, chosen).extend(
-            {
-                vol.Required(
-                    CONF_SCAN_INTERVAL,
-                    default=entry.options.get(
-                        CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL
-                    ),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL,
-                        max=MAX_SCAN_INTERVAL,
-                        step=60,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                )
-            }
+            {vol.Required(CONF_SCAN_INTERVAL, default=interval): INTERVAL}
         )
         return self.async_show_form(
             step_id="init",
@@ -400,6 +529,7 @@ async def _check_meters(
     errors: dict[str, str],
     placeholders: dict[str, str],
     new: list[str] | None = None,
+    on_refused: Callable[[], None] | None = None,
 ) -> bool:
     """One `meterdata2` call per new meter; the reading seeds the cache."""
     if not sns:
@@ -415,6 +545,8 @@ async def _check_meters(
             return False
         except IammeterError as err:
             errors["base"] = form_error(err, placeholders)
+            if isinstance(err, IammeterAuthError) and on_refused is not None:
+                on_refused()
             return False
         saved = store.meter(sn)
         saved.reading, saved.fetched = reading, dt_util.utcnow()

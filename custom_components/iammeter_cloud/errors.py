@@ -21,6 +21,7 @@ from .api import (
     IammeterConnectionError,
     IammeterEndpointNotFoundError,
     IammeterError,
+    IammeterNotApiError,
     IammeterQuotaError,
 )
 from .const import DOMAIN, LOGGER
@@ -166,7 +167,10 @@ def form_error(err: IammeterError, placeholders: dict[str, str]) -> str:
         return "quota_exceeded"
     if isinstance(err, IammeterAuthError):
         return "invalid_auth"
-    if isinstance(err, IammeterConnectionError | IammeterEndpointNotFoundError):
+    if isinstance(err, IammeterNotApiError | IammeterEndpointNotFoundError):
+        # A server answered, but a web page, an unknown path or no envelope.
+        return "not_iammeter"
+    if isinstance(err, IammeterConnectionError):
         return "cannot_connect"
     LOGGER.exception("Unexpected answer from the IAMMETER cloud")
     return "unknown"

@@ -22,6 +22,21 @@ def format_local_time(moment: datetime) -> str:
     return dt_util.as_local(moment).strftime(LOCAL_TIME_FORMAT)
 
 
+def api_host(api_url: str) -> str:
+    """The host of an API URL as `IammeterCloud.host` names it ("" if none):
+    the scope of its login quota and the key its analysis paths are kept by."""
+    try:
+        return URL(api_url.strip()).host or ""
+    except ValueError:
+        return ""
+
+
+async def async_logins_left(hass: HomeAssistant, api_url: str) -> int:
+    """The logins the shared ledger allows now on the API URL's host."""
+    store = await async_get_store(hass)
+    return max(store.ledger.remaining("login", api_host(api_url), dt_util.utcnow()), 0)
+
+
 async def async_create_client(
     hass: HomeAssistant, api_url: str, token: str | None = None
 ) -> IammeterCloud:
@@ -31,8 +46,7 @@ async def async_create_client(
     Raises ValueError for an API URL that is not a plain http(s) URL.
     """
     store = await async_get_store(hass)
-    # The host as `IammeterCloud.host` names it (the key the paths are kept by).
-    host = URL(api_url.strip()).host or ""
+    host = api_host(api_url)
     return IammeterCloud(
         async_get_clientsession(hass),
         api_url=api_url,

@@ -35,6 +35,7 @@ from custom_components.iammeter_cloud.api import (
     IammeterConnectionError,
     IammeterEndpointNotFoundError,
     IammeterError,
+    IammeterNotApiError,
     IammeterNotFoundError,
     IammeterQuotaError,
     IammeterResponseError,
@@ -493,7 +494,7 @@ CALLS: dict[str, tuple[str, Call]] = {
 }
 ERRORS: dict[str, type[IammeterError]] = {
     "http_500": IammeterConnectionError,
-    "non_json": IammeterConnectionError,
+    "non_json": IammeterNotApiError,
     "unsuccessful": IammeterApiError,
     "null_data": IammeterResponseError,
 }
@@ -551,9 +552,13 @@ async def test_connection_refused_is_a_connection_error(env: Env) -> None:
         (302, b"", IammeterConnectionError),
         (502, b"<html>bad gateway</html>", IammeterConnectionError),
         (200, b" \r\n ", IammeterQuotaError),
-        (200, b"\xff\xfe{", IammeterConnectionError),
-        (200, b"[1, 2]", IammeterResponseError),
+        (200, b"\xff\xfe{", IammeterNotApiError),
+        (200, b"[1, 2]", IammeterNotApiError),
+        (200, b"<!DOCTYPE html><html><body>Welcome</body></html>", IammeterNotApiError),
+        (200, b'{"status": "ok", "data": {}}', IammeterNotApiError),
+        (404, b"<html>Not Found</html>", IammeterEndpointNotFoundError),
         (200, b'{"successful": "true", "data": {}}', IammeterApiError),
+        (200, b'{"successful": null, "message": "refused"}', IammeterApiError),
         (200, b'{"successful": true, "data": {"values": []}}', IammeterResponseError),
         pytest.param(
             200,
@@ -1330,3 +1335,124 @@ async def test_analysis_paths_that_worked_before_are_given_to_the_constructor(
     # Only the known spellings of the known kinds: a path goes into the URL.
     odd = env.new_client(analysis_paths={"power": "../user/login", "energy": "x"})
     assert odd.analysis_paths == {}
+
+
+# --- a request that never reached the server costs nothing ---------------------------
+
+
+def _login_record(client: IammeterCloud, now: datetime = T0) -> int:
+    return client.ledger.used("login", client.host, now, timedelta(days=1))
+
+
+async def test_a_refused_connection_costs_no_login(socket_enabled: None) -> None:
+    """Nothing listens on the port: the login is taken back from the ledger."""
+    with socket.socket() as closed:  # bound, never listening: refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        async with aiohttp.ClientSession() as session:
+            client = IammeterCloud(
+                session, api_url=f"http://127.0.0.1:{port}", clock=Clock()
+            )
+            for _ in range(7):  # more than the hour's 5 logins
+                err = await _raises(
+                    IammeterConnectionError, client.login(USER, PASSWORD)
+                )
+                assert "cannot connect (ClientConnectorError)" in str(err)
+    assert _login_record(client) == 0
+    assert client.ledger.remaining("login", "127.0.0.1", T0) == 5
+
+
+async def test_a_failed_name_lookup_costs_no_login(socket_enabled: None) -> None:
+    connector = aiohttp.TCPConnector(resolver=PortMap({}))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = IammeterCloud(session, api_url=f"https://{CLOUD}", clock=Clock())
+        err = await _raises(IammeterConnectionError, client.login(USER, PASSWORD))
+    assert "ClientConnector" in str(err)
+    assert _login_record(client) == 0
+
+
+async def test_a_refused_certificate_costs_no_login(
+    socket_enabled: None, tmp_path: Path
+) -> None:
+    """A self-signed certificate the client does not trust: the TLS handshake
+    fails before the request is sent."""
+    server_tls, _trusting = tls_contexts(tmp_path)
+    sim = CloudSimulator.demo(Clock())
+    await sim.start(ssl_context=server_tls)
+    port = URL(sim.base_url).port
+    assert port is not None
+    try:
+        connector = aiohttp.TCPConnector(resolver=PortMap({443: port}))
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = IammeterCloud(session, api_url=f"https://{CLOUD}", clock=Clock())
+            err = await _raises(IammeterConnectionError, client.login(USER, PASSWORD))
+    finally:
+        await sim.stop()
+    assert "Certificate" in str(err)
+    assert _login_record(client) == 0
+    assert sim.count("login") == 0
+
+
+async def test_a_timeout_keeps_its_login(env: Env) -> None:
+    """The request may have arrived (here it did): the server counted it."""
+    before = _login_record(env.client)
+    env.sim.faults.set("timeout", "login", count=1)
+    await env.fails(IammeterConnectionError, env.client.login(USER, PASSWORD))
+    assert _login_record(env.client) == before + 1
+    assert env.sim.count("login") == before + 1
+
+
+async def test_an_answered_hop_keeps_its_login(socket_enabled: None) -> None:
+    """`http://cloud.test` redirects to `https://cloud.test`, where nothing
+    listens: the first server saw the request and may have counted it."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        front = RedirectFront(f"https://{CLOUD}", 307)
+        await front.start()
+        ports = {80: URL(front.base_url).port, 443: closed.getsockname()[1]}
+        try:
+            connector = aiohttp.TCPConnector(
+                resolver=PortMap({k: v for k, v in ports.items() if v})
+            )
+            async with aiohttp.ClientSession(connector=connector) as session:
+                client = IammeterCloud(
+                    session, api_url=f"http://{CLOUD}", clock=Clock()
+                )
+                err = await _raises(
+                    IammeterConnectionError, client.login(USER, PASSWORD)
+                )
+        finally:
+            await front.stop()
+    assert "cannot connect (ClientConnectorError)" in str(err)
+    assert [r.path_qs for r in front.seen] == ["/api/v1/user/login"]
+    assert _login_record(client) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html><body>Router login</body></html>", b'{"error": "not found"}', b"[]"],
+)
+async def test_a_login_answered_by_another_server_is_no_refused_password(
+    socket_enabled: None, body: bytes
+) -> None:
+    """A server that answers, but not as the IAMMETER API: not "user name or
+    password refused" (which would ask for the password again)."""
+
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=200, body=body)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            client = IammeterCloud(session, api_url=url, clock=Clock())
+            err = await _raises(IammeterNotApiError, client.login(USER, PASSWORD))
+    finally:
+        await runner.cleanup()
+    assert isinstance(err, IammeterConnectionError)
+    assert "not" in str(err)
+    assert _login_record(client) == 1  # it reached a server: it may have counted

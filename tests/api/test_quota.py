@@ -536,3 +536,27 @@ def test_a_block_computed_ahead_forgets_no_request() -> None:
     ledger.mark_exhausted("login", HOST, now)
     assert ledger.used("login", HOST, now, timedelta(days=1)) == 30
     assert len(ledger.export()["sent"][0][2]) == 30
+
+
+def test_release_takes_back_one_request_of_that_instant() -> None:
+    """A request that never reached the server is taken back: it costs nothing."""
+    ledger = QuotaLedger(BUDGETS)
+    changes: list[None] = []
+    ledger.add_listener(lambda: changes.append(None))
+    for _ in range(5):
+        assert take(ledger, "login", HOST, T0) is None
+    assert take(ledger, "login", HOST, T0) == T0 + HOUR
+    ledger.release("login", HOST, T0)
+    assert len(changes) == 6
+    assert ledger.remaining("login", HOST, T0) == 1
+    assert ledger.used("login", HOST, T0, DAY) == 4
+    # Nothing recorded then (or in that bucket, or at all): nothing to take back.
+    ledger.release("login", HOST, T0 + MINUTE)
+    ledger.release("login", "other.host", T0)
+    ledger.release("history", SN1, T0)
+    assert len(changes) == 6
+    assert ledger.used("login", HOST, T0, DAY) == 4
+    # The export holds what is left.
+    restored = QuotaLedger(BUDGETS)
+    restored.restore(json.loads(json.dumps(ledger.export())))
+    assert restored.used("login", HOST, T0, DAY) == 4

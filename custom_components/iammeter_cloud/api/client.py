@@ -21,6 +21,7 @@ from .exceptions import (
     IammeterConnectionError,
     IammeterEndpointNotFoundError,
     IammeterError,
+    IammeterNotApiError,
     IammeterNotFoundError,
     IammeterQuotaError,
     IammeterResponseError,
@@ -234,7 +235,9 @@ class IammeterCloud:
         """Send one request within the ledger's budget and return its `data`.
 
         Redirects are followed here, at most MAX_REDIRECTS, and only on the same
-        host (see `_redirect`): the token never goes to another server.
+        host (see `_redirect`): the token never goes to another server. A
+        request whose connection could not even be made (refused, DNS, TLS) is
+        taken back from the ledger: the server never saw it.
         """
         now = self._clock()
         self._ledger.acquire(bucket, scope, endpoint, now)
@@ -243,7 +246,7 @@ class IammeterCloud:
             headers["token"] = self._token
         url = self._base.join(URL(path))
         session = self._get_session()
-        for _ in range(MAX_REDIRECTS + 1):
+        for hop in range(MAX_REDIRECTS + 1):
             try:
                 async with session.request(
                     method,
@@ -265,7 +268,16 @@ class IammeterCloud:
                         response.headers.get("Retry-After") if status == 429 else None
                     )
             except TimeoutError:
+                # It may have arrived: the server may have counted it.
                 raise IammeterConnectionError(endpoint, "timed out") from None
+            except aiohttp.ClientConnectorError as err:
+                # No connection (refused, DNS, TLS): nothing reached the server,
+                # which counted nothing -- unless an earlier hop was answered.
+                if hop == 0:
+                    self._ledger.release(bucket, scope, now)
+                raise IammeterConnectionError(
+                    endpoint, f"cannot connect ({type(err).__name__})"
+                ) from None
             except aiohttp.ClientError as err:
                 raise IammeterConnectionError(
                     endpoint, f"cannot connect ({type(err).__name__})"
@@ -336,14 +348,22 @@ class IammeterCloud:
             raise IammeterConnectionError(endpoint, f"HTTP {status}")
 
     def _open_envelope(self, endpoint: str, raw: bytes, *, with_token: bool) -> Any:
-        """The `data` of a `{successful, message, data}` answer."""
+        """The `data` of a `{successful, message, data}` answer.
+
+        An answer without that envelope is not the IAMMETER API's
+        (`IammeterNotApiError`); its words are not quoted.
+        """
         try:
             envelope = json.loads(raw)
         # Not JSON, or nested beyond the stack.
         except (ValueError, RecursionError):
-            raise IammeterConnectionError(endpoint, "the answer is not JSON") from None
+            raise IammeterNotApiError(endpoint, "the answer is not JSON") from None
         if not isinstance(envelope, dict):
-            raise IammeterResponseError(endpoint, "the answer is not a JSON object")
+            raise IammeterNotApiError(endpoint, "the answer is not a JSON object")
+        if "successful" not in envelope:
+            raise IammeterNotApiError(
+                endpoint, "the answer is not an IAMMETER envelope (no `successful`)"
+            )
         if envelope.get("successful") is not True:
             message = envelope.get("message")
             text = message if isinstance(message, str) and message else "refused"

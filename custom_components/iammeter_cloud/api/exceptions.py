@@ -18,6 +18,16 @@ class IammeterConnectionError(IammeterError):
     """The service could not be reached or answered something unusable."""
 
 
+class IammeterNotApiError(IammeterConnectionError):
+    """The server answered, but not as the IAMMETER API does: not JSON, or JSON
+    without the `{successful, message, data}` envelope (e.g. a web page).
+
+    Most likely the API URL names another server; the cloud itself may send
+    such an answer in a fault (an HTML error page with HTTP 200), which is why
+    it is a connection error.
+    """
+
+
 class IammeterAuthError(IammeterError):
     """The credentials or the token were refused.
 

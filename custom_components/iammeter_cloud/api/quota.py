@@ -215,6 +215,21 @@ class QuotaLedger:
             self._sent[(bucket, scope)] = [*kept, _ts(now)]
             self._changed()
 
+    def release(self, bucket: str, scope: str, at: datetime) -> None:
+        """Take back the request recorded by `acquire` at `at`: it never reached
+        the server (the connection itself failed), so the server counted nothing.
+
+        One record of that instant is removed (none if there is none). Never for
+        a request that may have arrived (a timeout, an error after sending): the
+        server may have counted it.
+        """
+        key, stamp = (bucket, scope), _ts(at)
+        sent = self._sent.get(key)
+        if not sent or stamp not in sent:
+            return
+        sent.remove(stamp)
+        self._changed()
+
     def mark_exhausted(self, bucket: str, scope: str, now: datetime) -> datetime:
         """The server answered nothing: no requests until its window has passed."""
         budgets = self.budgets.get(bucket, ())
