@@ -163,10 +163,11 @@ async def test_a_meter_the_user_left_out_is_not_added(
     assert SN3 not in entry.runtime_data.coordinators
     assert find_device(hass, entry.entry_id, SN3) is None
     assert hass.states.get("sensor.house_power") is None
-    # The known meters' serial numbers are shortened in the diagnostics too.
+    # The known meters' serial numbers are aliased in the diagnostics too.
     dump = await async_get_config_entry_diagnostics(hass, entry)
     known = dump["entry"]["data"][CONF_KNOWN_METERS]
-    assert known == [f"***{sn[-4:]}" for sn in sorted([SN1, SN3, NEW_SN])]
+    serials = sorted([SN1, SN3, NEW_SN])
+    assert known == [f"meter_{n}_{sn[-4:]}" for n, sn in enumerate(serials, 1)]
     assert not re.findall(r"SIM\w{5}", json.dumps(dump, default=str))
 
 
