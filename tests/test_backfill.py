@@ -598,6 +598,9 @@ async def test_action_reimports_a_day_the_same_way_twice(scenario: Scenario) -> 
     assert scenario.sim.count("meterdatalist2", SN3) == 2
 
 
+# The statistics begin at 22:40 on the 14th, local time: today's midnight (the
+# range the refused call asks for) lies after their first hour.
+@pytest.mark.time_zone("US/Pacific")
 @pytest.mark.freeze_time("2026-06-15 05:40:30+00:00")
 async def test_action_refusals(scenario: Scenario) -> None:
     await scenario.clock.run("2026-06-15 08:05:00+00:00")

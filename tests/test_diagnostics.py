@@ -142,6 +142,7 @@ async def test_meters_of_other_entries_are_aliased_too(
     }
 
 
+@pytest.mark.time_zone("US/Pacific")  # the analyses' local times are in the dump
 @pytest.mark.freeze_time("2026-06-15 10:00:30+00:00")
 async def test_entry_diagnostics_snapshot(
     hass: HomeAssistant,
