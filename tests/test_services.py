@@ -163,7 +163,8 @@ async def test_fetch_analytics_keeps_the_automatic_analysis_its_calls(
     await advance_in_steps(
         hass,
         freezer,
-        midnight - dt_util.now() + timedelta(hours=1),
+        # In UTC: the wall clocks of a day that changes the clock differ by 1 h.
+        dt_util.as_utc(midnight) - dt_util.utcnow() + timedelta(hours=1),
         timedelta(minutes=30),
     )
     coordinator = init_integration.runtime_data.analytics[SN1]
