@@ -798,7 +798,7 @@ async def test_counters_of_a_meter_with_a_net_row(hass: HomeAssistant) -> None:
     row = PhaseValues(230.0, 1.0, 230.0, 1.0, 1.0, 2.0)
     reading = Reading(utc("2026-06-15 10:00:00+00:00"), None, (row, row, row), row)
     assert counters(reading)["net_export"] == 2.0
-    assert recorder.targets(hass, "NEM1", reading) == []
+    assert recorder.targets(hass, "NEM1", reading, {}) == []
 
 
 def test_result_as_dict() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from enum import StrEnum
 import logging
 from types import MappingProxyType
 from typing import Final
@@ -21,6 +22,9 @@ CONF_METER_NAMES: Final = "meter_names"
 # that is not among them is new on the account and is added by itself.
 CONF_KNOWN_METERS: Final = "known_meters"
 CONF_ACCOUNT_ID: Final = "account_id"
+# Each phase's role, by meter: `{SN: {"a": ROLE, "b": ROLE, "c": ROLE}}` (a
+# single-phase meter uses "a"); a meter or phase left out is `grid`.
+CONF_ROLES: Final = "roles"
 
 # The quota ledger's bucket of the latest-reading calls (`meterdata`, `meterdata2`).
 LATEST: Final = "meterdata"
@@ -79,3 +83,18 @@ MANUFACTURER: Final = "IAMMETER"
 # The account's service device (its entities: `sensor.iammeter_account_...`).
 ACCOUNT_DEVICE_NAME: Final = "IAMMETER account"
 PHASES: Final = ("a", "b", "c")
+
+
+class Role(StrEnum):
+    """What a phase's clamp measures."""
+
+    GRID = "grid"
+    """The grid connection: counted in the meter's totals."""
+    SOLAR = "solar"
+    """A PV inverter's output (the meter sees its production as export)."""
+    BATTERY = "battery"
+    """A battery inverter (charging is import, discharging export)."""
+    DEVICE = "device"
+    """A load of its own (a heat pump, a car charger)."""
+    NONE = "none"
+    """Nothing connected."""

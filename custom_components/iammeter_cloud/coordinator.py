@@ -38,7 +38,7 @@ from .const import (
     STALE_AFTER,
 )
 from .data import AVAILABILITY_DAYS, AnalyticsData, MeterData, is_all_zero
-from .energy import MeterEnergy, counters
+from .energy import MeterEnergy, counters, roles_of
 from .errors import no_valid_reading, quota_update_failed, update_failed
 from .helpers import format_local_time
 from .issues import (
@@ -157,7 +157,7 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self.account = account
         self.sn = sn
         self.meter_name = name
-        self.energy = MeterEnergy(sn, self._note_reset)
+        self.energy = MeterEnergy(sn, self._note_reset, roles_of(entry.options, sn))
         self._failures = 0
         self._unsub_stale: CALLBACK_TYPE | None = None
         self._manual_lock = asyncio.Lock()
@@ -181,12 +181,12 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     def _restore(self) -> MeterData | None:
         saved, now = self.saved, dt_util.utcnow()
         received = now if saved.fetched is None else min(saved.fetched, now)
-        self.energy.restore(saved.counters, received)
+        self.energy.restore(saved.counters, received, saved.sums)
         if saved.reading is None:
             return None
         if not self.energy.guards:  # cached by the config flow: not yet guarded
             return self._accept(saved.reading, received)
-        return MeterData(saved.reading, self.energy.energy, received)
+        return self._shown(saved.reading, received)
 
     def _next_fetch(self, now: datetime) -> timedelta | None:
         """Time until the saved fetch is one interval old, if it is not yet."""
@@ -376,9 +376,16 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         data = MeterData(reading, received=received)
         self.energy.offer(counters(reading), data.time)
         self.saved.reading = reading
+        self._save_energy()
+        return self._shown(reading, received)
+
+    def _shown(self, reading: Reading, received: datetime | None) -> MeterData:
+        return MeterData(reading, self.energy.energy, received, self.energy.roles)
+
+    def _save_energy(self) -> None:
         self.saved.counters = self.energy.export()
+        self.saved.sums = self.energy.export_sums()
         self.store.async_schedule_save()
-        return MeterData(reading, self.energy.energy, received)
 
     def _note_reset(self) -> None:
         async_note_counter_reset(self.hass, self.saved, self.sn, self.meter_name)
@@ -416,12 +423,9 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         return self.energy.catch_up(points, self._publish)
 
     def _publish(self) -> None:
-        self.saved.counters = self.energy.export()
-        self.store.async_schedule_save()
+        self._save_energy()
         if self.data is not None:
-            self.data = MeterData(
-                self.data.reading, self.energy.energy, self.data.received
-            )
+            self.data = self._shown(self.data.reading, self.data.received)
             self.async_update_listeners()
 
 

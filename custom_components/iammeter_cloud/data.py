@@ -17,7 +17,7 @@ from .api import (
     Reading,
     parse_local_time,
 )
-from .const import STALE_AFTER
+from .const import PHASES, STALE_AFTER, Role
 
 AVAILABILITY_DAYS: Final = 7
 """The availability is that of the last 7 days."""
@@ -33,6 +33,27 @@ class MeterData:
     """Guarded counters: `a_import`, `b_export`, `net_import`, `total_import`..."""
     received: datetime | None = None
     """When this integration received the reading (by its own clock)."""
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    """Each phase's role (`grid` where not given)."""
+
+    def role(self, row: str) -> Role:
+        """A phase's role."""
+        return self.roles.get(row, Role.GRID)
+
+    @property
+    def power(self) -> float | None:
+        """The grid's power: the reading's, or the sum of the grid phases where
+        a phase has another role (None: no grid phase, or one unknown)."""
+        phases = self.reading.phases
+        rows = PHASES[: len(phases)]
+        if all(self.role(row) is Role.GRID for row in rows):
+            return self.reading.power
+        powers = [
+            p.power for row, p in zip(rows, phases) if self.role(row) is Role.GRID
+        ]
+        if not powers or None in powers:
+            return None
+        return round(sum(p for p in powers if p is not None), 1)
 
     @property
     def time(self) -> datetime:

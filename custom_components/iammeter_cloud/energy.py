@@ -1,8 +1,14 @@
 """Energy: the counter keys, the energy guard, and the guards of one meter.
 
 Counters are keyed `{row}_{kind}`: row `a`, `b`, `c` (phases) or `net`, kind
-`import` or `export`; `total_{kind}` is the sum of the phases. Free of Home
-Assistant: the coordinator offers each reading here, and shows what comes out.
+`import` or `export`. Free of Home Assistant: the coordinator offers each
+reading here, and shows what comes out.
+
+Sums: `total_{kind}` counts the growth of the grid phases' counters, and each
+phase with another role counts its own (`b_solar_energy`: phase B's export).
+A sum (`Tally`) only ever adds the growth of the counters it follows while it
+follows them: a phase that changes its role leaves one sum and joins another
+without a step in either, and a sum that comes back continues where it stopped.
 
 The energy guard: energy counters that never fall, never spike, never read 0.
 
@@ -51,11 +57,13 @@ from typing import Any, Final
 
 from .api import Reading
 from .const import (
+    CONF_ROLES,
     LOGGER,
     MAX_PHASE_POWER_W,
     PHASES,
     RESET_CONFIRMATIONS,
     RESET_MIN_SPAN,
+    Role,
 )
 
 KINDS: Final = ("import", "export")
@@ -299,22 +307,30 @@ class EnergySensor:
     """The guarded counters it is made of: one, or the three phases."""
 
 
-def energy_sensors(phases: int, *, net: bool) -> list[EnergySensor]:
-    """The energy sensors of a meter of `phases` phases (with a net row or not)."""
+def energy_sensors(
+    phases: int, *, net: bool, roles: Mapping[str, Role] | None = None
+) -> list[EnergySensor]:
+    """The energy sensors of a meter of `phases` phases (with a net row or not),
+    its phases in `roles` (all grid where not given)."""
+    roles = roles or {}
+    sums = role_sums(roles)
     sensors = []
     for kind in KINDS:
         if phases == 1:
             key = counter_key(PHASES[0], kind)
             sensors.append(EnergySensor(sensor_key(None, kind), key, (key,)))
             continue
-        keys = tuple(counter_key(p, kind) for p in PHASES)
-        sensors.append(
-            EnergySensor(sensor_key(None, kind), counter_key(TOTAL, kind), keys)
-        )
+        total = counter_key(TOTAL, kind)
+        sensors.append(EnergySensor(sensor_key(None, kind), total, sums[total]))
         rows = [*PHASES, NET] if net else list(PHASES)
         for row in rows:
             key = counter_key(row, kind)
             sensors.append(EnergySensor(sensor_key(row, kind), key, (key,)))
+    for row in PHASES[:phases]:
+        for energy in ROLE_ENERGY.get(roles.get(row, Role.GRID), ()):
+            shown = f"{row}_{energy.key}"
+            key = role_sensor_key(row, energy.key, phases)
+            sensors.append(EnergySensor(key, shown, sums[shown]))
     return sensors
 
 
@@ -323,50 +339,208 @@ def sensor_key(row: str | None, kind: str) -> str:
     return f"energy_{kind}" if row is None else f"{row}_energy_{kind}"
 
 
+# --- phase roles ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoleEnergy:
+    """An energy sensor a phase's role adds: `{row}_{key}`, following a counter."""
+
+    key: str
+    kind: str
+    """The phase's counter it follows: `import` or `export`."""
+
+
+ROLE_ENERGY: Final[Mapping[Role, tuple[RoleEnergy, ...]]] = {
+    Role.SOLAR: (RoleEnergy("solar_energy", "export"),),
+    Role.BATTERY: (
+        RoleEnergy("battery_charge_energy", "import"),
+        RoleEnergy("battery_discharge_energy", "export"),
+    ),
+    Role.DEVICE: (RoleEnergy("device_energy", "import"),),
+}
+"""The energy a role adds. The meter counts power into the phase's circuit as
+import: a battery's charge, a device's consumption; and out of it as export: a
+PV inverter's production, a battery's discharge."""
+
+ROLE_POWER: Final[Mapping[Role, tuple[str, float]]] = {
+    Role.SOLAR: ("solar_power", -1.0),
+    Role.BATTERY: ("battery_power", -1.0),
+    Role.DEVICE: ("device_power", 1.0),
+}
+"""The power sensor a role adds, and the sign it gives the phase's power (which
+is positive into the circuit): production is positive; a battery's power is
+positive while it discharges (the Energy dashboard's convention); a device's
+consumption is positive."""
+
+
+_ROLES: Final = frozenset(Role)
+
+
+def roles_of(options: Mapping[str, Any], sn: str) -> dict[str, Role]:
+    """Each phase's role from an entry's options (`grid` where not set or
+    unreadable)."""
+    every = options.get(CONF_ROLES)
+    meter = every.get(sn) if isinstance(every, Mapping) else None
+    roles = {}
+    for row in PHASES:
+        value = meter.get(row) if isinstance(meter, Mapping) else None
+        roles[row] = (
+            Role(value) if isinstance(value, str) and value in _ROLES else Role.GRID
+        )
+    return roles
+
+
+def role_sensor_key(row: str, key: str, phases: int) -> str:
+    """The key of a role's sensor: `b_solar_energy`, or `solar_energy` for a
+    single-phase meter."""
+    return key if phases == 1 else f"{row}_{key}"
+
+
+def role_sums(roles: Mapping[str, Role]) -> dict[str, tuple[str, ...]]:
+    """The sums shown, and the counters each follows: the totals (the grid
+    phases), and each role's energy (`b_solar_energy`: `b_export`)."""
+    grid = [row for row in PHASES if roles.get(row, Role.GRID) is Role.GRID]
+    sums = {
+        counter_key(TOTAL, kind): tuple(counter_key(row, kind) for row in grid)
+        for kind in KINDS
+    }
+    for row in PHASES:
+        for energy in ROLE_ENERGY.get(roles.get(row, Role.GRID), ()):
+            sums[f"{row}_{energy.key}"] = (counter_key(row, energy.kind),)
+    return sums
+
+
+@dataclass(slots=True)
+class Tally:
+    """A sum of counters' growth: never falls, never steps when its counters
+    change."""
+
+    value: float | None = None
+    """None until its counters first have values."""
+    follows: dict[str, float] = field(default_factory=dict)
+    """The counters followed, at the published value last counted."""
+
+    def follow(self, keys: Sequence[str], published: Mapping[str, float]) -> None:
+        """Add the growth of `keys` since last counted; a counter newly
+        followed starts where it is, one no longer followed is forgotten."""
+        present = {key: published[key] for key in keys if key in published}
+        if self.value is None:
+            if present:
+                self.value = sum(present.values())
+                self.follows = present
+            return
+        growth = 0.0
+        for key, value in present.items():
+            last = self.follows.get(key)
+            if last is not None and value > last:
+                growth += value - last
+            present[key] = value if last is None else max(value, last)
+        self.follows = present
+        self.value += growth
+
+    def export(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"value": self.value, "follows": self.follows}
+
+    @classmethod
+    def restore(cls, data: object) -> Tally:
+        """From `export`; what is unreadable starts anew."""
+        if not isinstance(data, Mapping):
+            return cls()
+        value = data.get("value")
+        follows = data.get("follows")
+        return cls(
+            value=float(value) if isinstance(value, int | float) else None,
+            follows={
+                str(key): float(number)
+                for key, number in (
+                    follows.items() if isinstance(follows, Mapping) else ()
+                )
+                if isinstance(number, int | float)
+            },
+        )
+
+
 # --- the guards of one meter -------------------------------------------------------
 
 
 class MeterEnergy:
     """The energy guards of one meter, what they publish, and their log lines."""
 
-    def __init__(self, sn: str, on_reset: Callable[[], None]) -> None:
-        """`on_reset` is called when a counter went on with a new register."""
+    def __init__(
+        self,
+        sn: str,
+        on_reset: Callable[[], None],
+        roles: Mapping[str, Role] | None = None,
+    ) -> None:
+        """`on_reset` is called when a counter went on with a new register;
+        `roles`: each phase's (all grid where not given)."""
         self.sn = sn
+        self.roles: dict[str, Role] = dict(roles or {})
         self.guards: dict[str, CounterGuard] = {}
+        self.sums: dict[str, Tally] = {}
         self._on_reset = on_reset
         self._rejected: set[str] = set()
 
-    def restore(self, states: Mapping[str, object], not_after: datetime) -> None:
-        """The guards as exported; times beyond `not_after` are brought back."""
+    def restore(
+        self,
+        states: Mapping[str, object],
+        not_after: datetime,
+        sums: Mapping[str, object] | None = None,
+    ) -> None:
+        """The guards and sums as exported; times beyond `not_after` are
+        brought back. A sum that the roles no longer show forgets its counters
+        (it continues from its value when it is shown again)."""
         for key, state in states.items():
             guard = CounterGuard.restore(max_power(key), state)
             guard.not_after(not_after)  # stored by a version that trusted the clock
             self.guards[key] = guard
+        self.sums = {key: Tally.restore(state) for key, state in (sums or {}).items()}
+        shown = role_sums(self.roles)
+        for key, tally in self.sums.items():
+            if key not in shown:
+                tally.follows.clear()
+        self._count()
 
     def export(self) -> dict[str, dict[str, Any]]:
         """Every guard's state (for the store)."""
         return {key: guard.export() for key, guard in self.guards.items()}
+
+    def export_sums(self) -> dict[str, dict[str, Any]]:
+        """Every sum's state, shown or not (for the store)."""
+        return {key: tally.export() for key, tally in self.sums.items()}
 
     def offer(self, values: Mapping[str, float], time: datetime) -> None:
         """A reading's counters (taken at `time`), each through its guard."""
         for key, value in values.items():
             guard = self.guards.setdefault(key, CounterGuard(max_power(key)))
             self._judge(key, guard, guard.offer(value, time), value)
+        self._count()
+
+    def _count(self) -> None:
+        """The sums the roles show take the growth of their counters."""
+        published = {
+            key: guard.published
+            for key, guard in self.guards.items()
+            if guard.published is not None
+        }
+        for key, follows in role_sums(self.roles).items():
+            self.sums.setdefault(key, Tally()).follow(follows, published)
 
     @property
     def energy(self) -> Counters:
-        """What the energy sensors show: the guards' published series, and the
-        phases' totals."""
+        """What the energy sensors show: the guards' published series, the
+        totals and the roles' energy."""
         energy = {
             key: round(published, 3)
             for key, guard in self.guards.items()
             if (published := guard.published) is not None
         }
-        for kind in KINDS:
-            phases = [energy.get(counter_key(p, kind)) for p in PHASES]
-            present = [value for value in phases if value is not None]
-            if present:
-                energy[counter_key(TOTAL, kind)] = round(sum(present), 3)
+        for key in role_sums(self.roles):
+            tally = self.sums.get(key)
+            if tally is not None and tally.value is not None:
+                energy[key] = round(tally.value, 3)
         return energy
 
     def catch_up(
@@ -390,6 +564,7 @@ class MeterEnergy:
                 if guard.time is None or time <= guard.time:
                     continue
                 if unshown and not guard.pending and value < (guard.value or 0.0):
+                    self._count()
                     publish()
                     unshown = False
                 verdict = guard.offer(value, time)
@@ -399,6 +574,7 @@ class MeterEnergy:
                     taken.add(key)
                     unshown = True
         if unshown:
+            self._count()
             publish()
         return taken
 

@@ -28,10 +28,19 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
 from .api import PhaseValues
-from .const import PHASES
+from .const import PHASES, Role
 from .coordinator import ApiUsage, IammeterConfigEntry, IammeterCoordinator
 from .data import AVAILABILITY_DAYS, AnalyticsData, MeterData
-from .energy import KINDS, NET, TOTAL, counter_key, sensor_key
+from .energy import (
+    KINDS,
+    NET,
+    ROLE_ENERGY,
+    ROLE_POWER,
+    TOTAL,
+    counter_key,
+    role_sensor_key,
+    sensor_key,
+)
 from .entity import IammeterEntity
 from .meters import signal_new_meter
 
@@ -220,11 +229,73 @@ TOTAL_POWER: MeterSensor = IammeterSensorEntityDescription(
     native_unit_of_measurement=UnitOfPower.WATT,
     state_class=SensorStateClass.MEASUREMENT,
     suggested_display_precision=0,
-    value_fn=lambda data: data.reading.power,
+    value_fn=lambda data: data.power,
     available_fn=_fresh,
     live=True,
     exists_fn=_three,
 )
+
+
+def _has_role(index: int, role: Role, phases: int) -> Callable[[MeterData], bool]:
+    row = PHASES[index]
+    return lambda data: len(data.reading.phases) == phases and data.role(row) is role
+
+
+def _signed(index: int, sign: float) -> ValueFn:
+    def value(data: MeterData) -> float | None:
+        rows = data.reading.phases
+        watts = rows[index].power if index < len(rows) else None
+        return None if watts is None else sign * watts + 0.0  # no -0.0
+
+    return value
+
+
+def _role_sensors(index: int, phases: int) -> list[MeterSensor]:
+    """The sensors the roles add to phase `index` of a `phases`-phase meter."""
+    row = PHASES[index]
+    phase = row.upper() if phases == 3 else None
+    prefix = "phase_" if phase else ""
+    found: list[MeterSensor] = []
+    for role, energies in ROLE_ENERGY.items():
+        exists = _has_role(index, role, phases)
+        found += [
+            IammeterSensorEntityDescription(
+                key=role_sensor_key(row, energy.key, phases),
+                translation_key=f"{prefix}{energy.key}",
+                device_class=SensorDeviceClass.ENERGY,
+                native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+                state_class=SensorStateClass.TOTAL_INCREASING,
+                suggested_display_precision=2,
+                value_fn=_energy(f"{row}_{energy.key}"),
+                exists_fn=exists,
+                phase=phase,
+            )
+            for energy in energies
+        ]
+        key, sign = ROLE_POWER[role]
+        found.append(
+            IammeterSensorEntityDescription(
+                key=role_sensor_key(row, key, phases),
+                translation_key=f"{prefix}{key}",
+                device_class=SensorDeviceClass.POWER,
+                native_unit_of_measurement=UnitOfPower.WATT,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=0,
+                value_fn=_signed(index, sign),
+                available_fn=_fresh,
+                live=True,
+                exists_fn=exists,
+                phase=phase,
+            )
+        )
+    return found
+
+
+ROLE_SENSORS: tuple[MeterSensor, ...] = (
+    *_role_sensors(0, 1),
+    *(d for index in range(len(PHASES)) for d in _role_sensors(index, 3)),
+)
+"""What a phase's role (solar, battery, device) adds to its own sensors."""
 
 METER_SENSORS: tuple[MeterSensor, ...] = (
     *_quality("", 0, None, _single),
@@ -243,6 +314,7 @@ METER_SENSORS: tuple[MeterSensor, ...] = (
     ),
     NET_POWER,
     *_energies(NET, NET, _with_net, enabled=False),
+    *ROLE_SENSORS,
 )
 """The sensors of a meter's readings (those its kind has: `exists_fn`)."""
 

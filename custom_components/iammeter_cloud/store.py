@@ -68,6 +68,9 @@ class MeterRecord:
     """When the last reading was fetched."""
     counters: dict[str, Any] = field(default_factory=dict)
     """The energy guards, as `MeterEnergy.export` writes them."""
+    sums: dict[str, Any] = field(default_factory=dict)
+    """The totals and the roles' energy, as `MeterEnergy.export_sums` writes
+    them (none before 0.4.0: the totals start at the sum of the phases)."""
     analytics: AnalyticsData | None = None
     """The newest analyses."""
     attempts: AnalysisAttempts = field(default_factory=AnalysisAttempts)
@@ -191,6 +194,7 @@ def dump_meter(meter: MeterRecord) -> dict[str, Any]:
         "reading": None if meter.reading is None else reading_to_dict(meter.reading),
         "fetched": _iso(meter.fetched),
         "counters": meter.counters,
+        "sums": meter.sums or None,
         "analytics": {
             "data": None if meter.analytics is None else meter.analytics.export(),
             "attempts": {
@@ -221,6 +225,7 @@ def _load_meter(data: Mapping[str, Any]) -> MeterRecord:
         reading=reading,
         fetched=_time(data.get("fetched")),
         counters={str(k): v for k, v in _dict(data.get("counters")).items()},
+        sums={str(k): v for k, v in _dict(data.get("sums")).items()},
         analytics=AnalyticsData.restore(analytics.get("data")),
         attempts=_attempts(analytics.get("attempts")),
         seen=_time(backfill.get("seen")),

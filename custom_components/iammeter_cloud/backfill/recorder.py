@@ -10,6 +10,7 @@ and `scripts/canary` run): a release that changes `StatisticsRuns`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -34,7 +35,7 @@ from homeassistant.util.unit_conversion import EnergyConverter
 from sqlalchemy import func
 
 from ..api import Reading
-from ..const import DOMAIN, HISTORY_DAYS, LOGGER
+from ..const import DOMAIN, HISTORY_DAYS, LOGGER, Role
 from ..energy import energy_sensors
 from .series import Anchor, Rows, Target
 
@@ -42,11 +43,17 @@ KWH: Final = UnitOfEnergy.KILO_WATT_HOUR
 ANCHOR_LOOKBACK: Final = timedelta(days=HISTORY_DAYS + 7)
 
 
-def targets(hass: HomeAssistant, sn: str, reading: Reading) -> list[Target]:
-    """The meter's energy sensors that the recorder records."""
+def targets(
+    hass: HomeAssistant, sn: str, reading: Reading, roles: Mapping[str, Role]
+) -> list[Target]:
+    """The meter's energy sensors (its phases in `roles`) that the recorder
+    records."""
     registry = er.async_get(hass)
     found = []
-    for sensor in energy_sensors(len(reading.phases), net=reading.net is not None):
+    sensors = energy_sensors(
+        len(reading.phases), net=reading.net is not None, roles=roles
+    )
+    for sensor in sensors:
         entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{sn}_{sensor.key}")
         entry = registry.async_get(entity_id) if entity_id else None
         if entry is None or entry.disabled or not _is_recorded(hass, entry.entity_id):

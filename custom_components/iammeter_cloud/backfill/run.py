@@ -112,7 +112,12 @@ class BackfillRun:
         recorder only); None when it may have."""
         if hour(gap.start) >= hour(gap.end):
             return NO_COMPLETE_HOUR
-        targets = recorder.targets(self.hass, self.sn, self.coordinator.data.reading)
+        targets = recorder.targets(
+            self.hass,
+            self.sn,
+            self.coordinator.data.reading,
+            self.coordinator.data.roles,
+        )
         if not targets:
             return NO_RECORDED_SENSORS
         ids = {target.entity_id for target in targets}
@@ -137,7 +142,12 @@ class BackfillRun:
         self, gaps: list[Gap], snapshot: Snapshot | None, keep: bool = True
     ) -> BackfillResult:
         """Write what can be written now; `keep`: gaps are the stored ones."""
-        targets = recorder.targets(self.hass, self.sn, self.coordinator.data.reading)
+        targets = recorder.targets(
+            self.hass,
+            self.sn,
+            self.coordinator.data.reading,
+            self.coordinator.data.roles,
+        )
         if not gaps or not targets:
             if keep and gaps:
                 self.pending.keep([])

@@ -97,8 +97,10 @@ class BackfillWatcher:
             self._async_start()
 
     def _targets(self) -> list[Target]:
-        reading = self.coordinator.data.reading
-        return recorder.targets(self.hass, self.coordinator.sn, reading)
+        data = self.coordinator.data
+        return recorder.targets(
+            self.hass, self.coordinator.sn, data.reading, data.roles
+        )
 
     async def _async_seen_from_statistics(self) -> None:
         """Where the record ends: after the newest hourly row of the energy
