@@ -18,11 +18,18 @@ from tests.common import advance
 from tests.conftest import SN1, SN3
 from tests.simulator import to_minute
 from tests.test_backfill import (
+    BACK as BACKFILL_BACK,
+    CHECKED,
+    END as BACKFILL_END,
+    FILLED,
     HOUR,
+    START as BACKFILL_START,
     STATS,
+    STOP as BACKFILL_STOP,
     Scenario,
     counter,
     enable_statistics,  # noqa: F401  (a fixture)
+    print_table,
     recorder_config,  # noqa: F401  (a fixture)
     scenario,  # noqa: F401  (a fixture)
     sim_meter,
@@ -283,3 +290,30 @@ async def test_statistics_across_a_role_change(
             f"{statistic_id} | {hour:%H:%M} | {change:.3f} | {expected:.3f}",
             f"| {total:.3f}",
         )
+
+
+@pytest.mark.freeze_time(BACKFILL_START)
+async def test_backfill_fills_the_role_sensors(
+    scenario: Scenario,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Home Assistant down for six hours with PV on phase B: the history fills
+    the solar energy's hours and the totals' (without phase B), to 0.01 kWh."""
+    await change_roles(scenario, {SN3: {"b": "solar"}}, [])
+    for statistic_id, keys in (
+        (TOTAL_IMPORT, ("a_import", "c_import")),
+        (TOTAL_EXPORT, ("a_export", "c_export")),
+        (SOLAR, ("b_export",)),
+    ):
+        monkeypatch.setitem(STATS, statistic_id, (SN3, keys))
+    await scenario.clock.run(BACKFILL_STOP)
+    await scenario.down(BACKFILL_BACK)
+    await scenario.clock.run(BACKFILL_END)
+    rows = await scenario.rows()
+    table = scenario.compare(rows, CHECKED, FILLED, [TOTAL_IMPORT, TOTAL_EXPORT, SOLAR])
+    print_table(table)
+    assert (
+        sum(change for s, hour, change, _, _ in table if s == SOLAR and hour in FILLED)
+        > 1
+    )
+    assert scenario.sim.count("meterdatalist2", SN3) == 1
