@@ -49,7 +49,9 @@ class MeterData:
         if all(self.role(row) is Role.GRID for row in rows):
             return self.reading.power
         powers = [
-            p.power for row, p in zip(rows, phases) if self.role(row) is Role.GRID
+            p.power
+            for row, p in zip(rows, phases, strict=True)
+            if self.role(row) is Role.GRID
         ]
         if not powers or None in powers:
             return None
