@@ -76,6 +76,15 @@ async def enable_entities(
     await advance(hass, freezer, timedelta(seconds=RELOAD_AFTER_UPDATE_DELAY + 1))
 
 
+async def open_settings(hass: HomeAssistant, entry_id: str) -> Any:
+    """The options' form of meters and update interval (from the menu)."""
+    result = await hass.config_entries.options.async_init(entry_id)
+    assert result["step_id"] == "init"
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "settings"}
+    )
+
+
 # One update interval (300 s) and the coordinator's sub-second offset.
 NEXT_UPDATE = timedelta(seconds=301)
 

@@ -32,7 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "backfill.run",
         "backfill.watcher",
         "backfill",
-        "meters entity diagnostics",
+        "meters entity diagnostics energy_dashboard",
         "services sensor binary_sensor config_flow",
         "__init__",
     )

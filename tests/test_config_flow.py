@@ -35,7 +35,7 @@ from custom_components.iammeter_cloud.const import (
     CONF_METERS,
     DOMAIN,
 )
-from tests.common import advance_in_steps, find_device
+from tests.common import advance_in_steps, find_device, open_settings
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
 
@@ -65,6 +65,15 @@ def advanced_collapsed(result: Any) -> bool:
     return bool(result["data_schema"].schema[CONF_ADVANCED].options["collapsed"])
 
 
+async def finish(hass: HomeAssistant, result: Any, step: str = "finish") -> Any:
+    """The menu at the end of the setup: finish (or another of its steps)."""
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "done"
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
+
+
 async def start_user_flow(hass: HomeAssistant) -> str:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -91,6 +100,7 @@ async def test_full_flow_two_meters(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_METERS: [SN1, SN3]}
     )
+    result = await finish(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == USERNAME
     assert result["result"].unique_id == str(ACCOUNT_ID)
@@ -121,6 +131,7 @@ async def test_single_meter_account_skips_the_meters_step(
         flow_id,
         account_form(simulator, username="solo@example.com", password="solo-pw"),
     )
+    result = await finish(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["options"][CONF_METERS] == ["SOLO00000001"]
     assert result["result"].unique_id == "2002"
@@ -139,6 +150,7 @@ async def test_meters_typed_in_when_the_account_cannot_list_them(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_METERS: [f"  {SN3.lower()} ", SN3]}
     )
+    result = await finish(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["options"][CONF_METERS] == [SN3]
     assert result["data"][CONF_METER_NAMES] == {}
@@ -383,8 +395,8 @@ async def test_options_change_interval_and_remove_a_meter(
     entry = init_integration
     assert find_device(hass, entry.entry_id, SN1)
     calls = simulator.count("meterdata2")
-    result = await hass.config_entries.options.async_init(entry.entry_id)
-    assert result["step_id"] == "init"
+    result = await open_settings(hass, entry.entry_id)
+    assert result["step_id"] == "settings"
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
     )
@@ -402,7 +414,7 @@ async def test_options_add_meter_is_checked(
     hass: HomeAssistant, simulator: CloudSimulator, init_integration: MockConfigEntry
 ) -> None:
     entry = init_integration
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {CONF_METERS: [SN1, SN3, "NOSUCHMETER1"], CONF_SCAN_INTERVAL: 300},
@@ -426,7 +438,7 @@ async def test_options_add_a_meter_with_its_site_list_name(
     a removed meter's name goes with it."""
     entry = init_integration
     simulator.add_account(USERNAME, PASSWORD, ACCOUNT_ID, [SimMeter(NEW, 3, "Barn")])
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN3, NEW], CONF_SCAN_INTERVAL: 300}
     )
@@ -445,7 +457,7 @@ async def test_options_without_a_site_list_keep_known_names(
 ) -> None:
     entry = init_integration
     simulator.sitelist_available = False
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 900}
     )
@@ -482,6 +494,7 @@ async def test_the_unique_id_whatever_the_account_id(
         flow_id,
         account_form(simulator, username=" Solo@Example.com ", password="solo-pw"),
     )
+    result = await finish(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == unique_id
     assert result["data"][CONF_USERNAME] == "Solo@Example.com"
@@ -554,6 +567,7 @@ async def test_a_new_entry_looks_at_its_site_list_a_day_later(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_METERS: [SN1]}
     )
+    result = await finish(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done(wait_background_tasks=True)
     assert simulator.count("sitelist") == 1
@@ -768,6 +782,7 @@ async def test_an_abandoned_setup_is_replaced_without_a_new_login(
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_METERS: [SN1]}
     )
+    result = await finish(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_TOKEN]
     assert simulator.count("login") == 2
@@ -828,7 +843,7 @@ async def test_options_interval_out_of_range_is_a_field_error(
     cloud was down at start): the options can still change."""
     entry = mock_config_entry
     entry.add_to_hass(hass)
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     # What the frontend gets: a number box with the range and the step.
     number = result["data_schema"].schema[CONF_SCAN_INTERVAL].serialize()
     config = number["selector"]["number"]

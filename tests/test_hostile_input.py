@@ -27,6 +27,7 @@ from custom_components.iammeter_cloud.const import (
     CONF_METERS,
     DOMAIN,
 )
+from tests.common import open_settings
 from tests.conftest import PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator
 
@@ -275,7 +276,7 @@ async def test_options_refuse_impossible_intervals(
     hass: HomeAssistant, init_integration: MockConfigEntry, interval: Any
 ) -> None:
     """A number out of range: a translated error under the field."""
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await open_settings(hass, init_integration.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: interval}
     )
@@ -288,7 +289,7 @@ async def test_options_refuse_intervals_that_are_no_number(
     hass: HomeAssistant, init_integration: MockConfigEntry, interval: Any
 ) -> None:
     """Not a number (the number box never sends one): the schema refuses it."""
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await open_settings(hass, init_integration.entry_id)
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: interval}
@@ -303,7 +304,7 @@ async def test_options_refuse_hostile_serial_numbers(
     init_integration: MockConfigEntry,
     sn: str,
 ) -> None:
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await open_settings(hass, init_integration.entry_id)
     sent = simulator.count("meterdata2")
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN1, sn], CONF_SCAN_INTERVAL: 300}
@@ -327,7 +328,7 @@ async def test_options_while_the_entry_waits_for_the_cloud(
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
-    result = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    result = await open_settings(hass, mock_config_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
@@ -341,7 +342,7 @@ async def test_options_with_an_expired_token(
 ) -> None:
     """The meter list cannot be read (HTTP 401): the form opens all the same."""
     simulator.expire_tokens()
-    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    result = await open_settings(hass, init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
     options = result["data_schema"].schema[CONF_METERS].config["options"]
     assert [o["value"] for o in options] == [SN1, SN3]  # the configured ones

@@ -29,7 +29,7 @@ from custom_components.iammeter_cloud.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 from custom_components.iammeter_cloud.store import DATA_STORE
-from tests.common import advance, advance_in_steps, find_device, restart
+from tests.common import advance, advance_in_steps, find_device, open_settings, restart
 from tests.conftest import ACCOUNT_ID, PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter
 
@@ -280,7 +280,7 @@ async def test_the_notice_goes_when_the_meter_is_removed(
     await advance(hass, freezer, FIRST_CHECK)
     assert issue_registry.async_get_issue(DOMAIN, f"meter_added_{NEW_SN}")
     # The user does not want it: unticks it in the options.
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_METERS: [SN1, SN3], "scan_interval": 300}
     )

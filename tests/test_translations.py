@@ -34,6 +34,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud import binary_sensor, sensor
 from custom_components.iammeter_cloud.api import PhaseValues, Reading
+from custom_components.iammeter_cloud.const import Role
 from custom_components.iammeter_cloud.data import MeterData
 
 PACKAGE = Path(__file__).parents[1] / "custom_components" / "iammeter_cloud"
@@ -441,7 +442,11 @@ def used_translation_keys() -> tuple[dict[str, list[ast.Call]], list[str]]:
     `exceptions` when passed to an exception that is raised (or whose name says
     it is one), and to `entity` in the entity platforms.
     """
-    found: dict[str, list[ast.Call]] = {"exceptions": [], "issues": []}
+    found: dict[str, list[ast.Call]] = {
+        "exceptions": [],
+        "issues": [],
+        "selector": [],
+    }
     unknown = []
     for name in sources():
         tree = source(name)
@@ -459,6 +464,8 @@ def used_translation_keys() -> tuple[dict[str, list[ast.Call]], list[str]]:
                 unknown.append(f"{where}: not a literal ({ast.unparse(value)})")
             elif call_name(node) == "async_create_issue":
                 found["issues"].append(node)
+            elif call_name(node) == "SelectSelectorConfig":
+                found["selector"].append(node)
             elif raised or re.search(r"(Error|Failed|Exception)$", call_name(node)):
                 found["exceptions"].append(node)
             else:
@@ -507,6 +514,18 @@ def test_exception_and_issue_keys_exist(section: str, leaf: str) -> None:
         if not lookup(language, section, key, leaf)
     ]
     assert not empty, f"{section} entries without a {leaf}: {empty}"
+
+
+def test_selector_options_are_translated() -> None:
+    """A select with a translation key: each of its options has a label."""
+    found, _ = used_translation_keys()
+    assert found["selector"], "no selector translation keys found: regex broken?"
+    keys = {literal(keyword(c, "translation_key")) or "" for c in found["selector"]}
+    assert keys == {"role"}
+    wanted = {role.value for role in Role}
+    for language in LANGUAGES:
+        options = lookup(language, "selector", "role", "options") or {}
+        assert set(options) == wanted, language
 
 
 @pytest.mark.parametrize("section", ["exceptions", "issues"])

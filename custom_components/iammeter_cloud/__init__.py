@@ -13,10 +13,12 @@ from .api import DEFAULT_API_URL
 from .backfill import async_start_backfill
 from .const import (
     CONF_API_URL,
+    CONF_ENERGY_DASHBOARD,
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
     DOMAIN,
+    LOGGER,
 )
 from .coordinator import (
     IammeterConfigEntry,
@@ -24,6 +26,8 @@ from .coordinator import (
     IammeterUsageCoordinator,
     MeterCoordinators,
 )
+from .energy import roles_of
+from .energy_dashboard import Wiring, async_add
 from .entity import account_identifier
 from .helpers import async_create_client
 from .issues import async_check_meter_added
@@ -70,6 +74,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: IammeterConfigEntry) -> 
     for meter in meters:
         await meter.async_start(entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if entry.options.get(CONF_ENERGY_DASHBOARD):
+        await _async_energy_dashboard(hass, entry)
     async_start_backfill(hass, entry)  # fills gaps in the background
     IammeterMeterWatch(hass, entry, account).async_start()
     return True
@@ -89,6 +95,36 @@ async def async_remove_config_entry_device(
         domain == DOMAIN and identifier in keep
         for domain, identifier in device.identifiers
     )
+
+
+async def _async_energy_dashboard(
+    hass: HomeAssistant, entry: IammeterConfigEntry
+) -> None:
+    """The one-shot request of the flow: the meters' sensors exist now, add
+    them to the Energy dashboard (never over what it has), then forget it.
+
+    Changing the options here reloads nothing: the options flow reloads only
+    when it saves changed options itself.
+    """
+    names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
+    wirings = [
+        Wiring(
+            sn,
+            names.get(sn, sn),
+            len(meter.data.reading.phases),
+            roles_of(entry.options, sn),
+        )
+        for sn, meter in entry.runtime_data.coordinators.items()
+    ]
+    result = await async_add(hass, wirings)
+    LOGGER.info(
+        "Energy dashboard: added %s; kept what it had for %s; sensors missing: %s",
+        ", ".join(f"{s.kind} {s.label}" for s in result.add) or "nothing",
+        ", ".join(result.kept) or "nothing",
+        ", ".join(f"{s.kind} {s.label}" for s in result.missing) or "none",
+    )
+    options = {k: v for k, v in entry.options.items() if k != CONF_ENERGY_DASHBOARD}
+    hass.config_entries.async_update_entry(entry, options=options)
 
 
 def _remove_stale_devices(hass: HomeAssistant, entry: IammeterConfigEntry) -> None:

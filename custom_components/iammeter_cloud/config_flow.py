@@ -27,12 +27,14 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
     SelectOptionDict,
     SelectSelector,
     SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -54,19 +56,25 @@ from .api import (
 from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
+    CONF_ENERGY_DASHBOARD,
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
+    CONF_ROLES,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
+    PHASES,
+    Role,
 )
 from .coordinator import IammeterConfigEntry
+from .energy import roles_of
+from .energy_dashboard import Wiring, async_add, async_plan, summary
 from .errors import form_error
 from .helpers import async_create_client, async_logins_left
 from .meters import note_meters_checked
-from .store import async_get_store
+from .store import IammeterStore, async_get_store
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 USERNAME = TextSelector(
@@ -185,6 +193,67 @@ def _meters_schema(meters: list[Meter], chosen: list[str]) -> vol.Schema:
     )
 
 
+# The meter whose phase roles are set (when there are several).
+CONF_METER: Final = "meter"
+ROLE = SelectSelector(
+    SelectSelectorConfig(
+        options=[role.value for role in Role],
+        translation_key="role",
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
+
+def _meter_choice(names: Mapping[str, str], sns: list[str]) -> vol.Schema:
+    """Which meter's phase roles to set."""
+    options = [
+        SelectOptionDict(value=sn, label=f"{names.get(sn, sn)} ({sn})") for sn in sns
+    ]
+    return vol.Schema(
+        {
+            vol.Required(CONF_METER, default=sns[0]): SelectSelector(
+                SelectSelectorConfig(options=options, mode=SelectSelectorMode.LIST)
+            )
+        }
+    )
+
+
+def _roles_schema(
+    phases: int, roles: Mapping[str, Role], *, dashboard: bool
+) -> vol.Schema:
+    """A role per phase (A only for a single-phase meter); from the options
+    also whether to add the meter to the Energy dashboard."""
+    schema: dict[vol.Marker, Any] = {
+        vol.Required(row, default=roles[row].value): ROLE for row in PHASES[:phases]
+    }
+    if dashboard:
+        schema[vol.Required(CONF_ENERGY_DASHBOARD, default=True)] = BooleanSelector()
+    return vol.Schema(schema)
+
+
+def _picked_roles(user_input: Mapping[str, Any], phases: int) -> dict[str, str]:
+    """The roles of the form, as the options keep them."""
+    return {row: str(Role(user_input[row])) for row in PHASES[:phases]}
+
+
+def _phase_count(store: IammeterStore, sn: str) -> int:
+    """1 or 3, from the meter's newest reading (3 if there is none yet)."""
+    record = store.meters.get(sn)
+    reading = None if record is None else record.reading
+    return 3 if reading is None else len(reading.phases)
+
+
+async def _wirings(
+    hass: HomeAssistant, options: Mapping[str, Any], names: Mapping[str, str]
+) -> list[Wiring]:
+    """The meters of `options` with their roles, for the Energy dashboard."""
+    store = await async_get_store(hass)
+    return [
+        Wiring(sn, names.get(sn, sn), _phase_count(store, sn), roles_of(options, sn))
+        for sn in options.get(CONF_METERS, [])
+    ]
+
+
 def _username_id(username: str) -> str:
     """The unique id of an account the cloud sends no id for: its user name."""
     return username.strip().lower()
@@ -225,6 +294,11 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
         """The site list's serial numbers (None: it did not answer)."""
         self._login_key: str | None = None
         """The key of this flow's login among the recent ones."""
+        self._entry_data: dict[str, Any] = {}
+        self._entry_options: dict[str, Any] = {}
+        """The entry to create, once the meters are checked."""
+        self._roles_sn = ""
+        """The meter whose phase roles are being set."""
 
     @staticmethod
     @callback
@@ -354,19 +428,90 @@ class IammeterConfigFlow(ConfigFlow, domain=DOMAIN):
                 data = {**self._data, CONF_METER_NAMES: names}
                 if self._offered is not None:  # else the first daily look tells
                     data[CONF_KNOWN_METERS] = sorted(self._offered | set(chosen))
-                return self.async_create_entry(
-                    title=self._data[CONF_USERNAME],
-                    data=data,
-                    options={
-                        CONF_METERS: chosen,
-                        CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,
-                    },
-                )
+                options = {
+                    CONF_METERS: chosen,
+                    CONF_SCAN_INTERVAL: DEFAULT_SCAN_INTERVAL,
+                }
+                self._entry_data, self._entry_options = data, options
+                return await self.async_step_done()
         return self.async_show_form(
             step_id="meters",
             data_schema=_meters_schema(self._meters, chosen),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    async def async_step_done(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The meters are checked: finish, set phase roles first, or finish and
+        add the meters to the Energy dashboard."""
+        return self.async_show_menu(
+            step_id="done", menu_options=["finish", "roles", "finish_energy"]
+        )
+
+    async def async_step_roles(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Which meter's phase roles to set (with one meter: its roles)."""
+        data, options = self._entry_data, self._entry_options
+        sns: list[str] = options[CONF_METERS]
+        if user_input is not None or len(sns) == 1:
+            self._roles_sn = sns[0] if user_input is None else user_input[CONF_METER]
+            return await self.async_step_roles_meter()
+        return self.async_show_form(
+            step_id="roles", data_schema=_meter_choice(data[CONF_METER_NAMES], sns)
+        )
+
+    async def async_step_roles_meter(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Each phase's role of one meter; then back to the menu."""
+        data, options = self._entry_data, self._entry_options
+        sn = self._roles_sn
+        phases = _phase_count(await async_get_store(self.hass), sn)
+        if user_input is not None:
+            roles = {
+                **options.get(CONF_ROLES, {}),
+                sn: _picked_roles(user_input, phases),
+            }
+            options[CONF_ROLES] = roles
+            return await self.async_step_done()
+        return self.async_show_form(
+            step_id="roles_meter",
+            data_schema=_roles_schema(phases, roles_of(options, sn), dashboard=False),
+            description_placeholders={
+                "meter": data[CONF_METER_NAMES].get(sn, sn),
+                "sn": sn,
+            },
+        )
+
+    async def async_step_finish(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Create the entry."""
+        return await self._create(dashboard=False)
+
+    async def async_step_finish_energy(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Create the entry and add its meters to the Energy dashboard once
+        their sensors exist (at its first setup)."""
+        return await self._create(dashboard=True)
+
+    async def _create(self, *, dashboard: bool) -> ConfigFlowResult:
+        data, options = self._entry_data, self._entry_options
+        if not dashboard:
+            return self.async_create_entry(
+                title=self._data[CONF_USERNAME], data=data, options=options
+            )
+        wirings = await _wirings(self.hass, options, data[CONF_METER_NAMES])
+        return self.async_create_entry(
+            title=self._data[CONF_USERNAME],
+            data=data,
+            options={**options, CONF_ENERGY_DASHBOARD: True},
+            description=CONF_ENERGY_DASHBOARD,
+            description_placeholders=summary(await async_plan(self.hass, wirings)),
         )
 
     async def async_step_reauth(
@@ -448,7 +593,74 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
     _listed: list[Meter] | None = None  # the account's site list, asked once
     _listed_ok = False  # ... and it answered
 
+    _roles_sn = ""  # the meter whose phase roles are being set
+
     async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The meters and update interval, the phase roles, or the Energy
+        dashboard."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["settings", "roles", "energy_dashboard"]
+        )
+
+    async def async_step_roles(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Which meter's phase roles to set (with one meter: its roles)."""
+        entry = self.config_entry
+        sns: list[str] = entry.options.get(CONF_METERS, [])
+        if user_input is not None or len(sns) == 1:
+            self._roles_sn = sns[0] if user_input is None else user_input[CONF_METER]
+            return await self.async_step_roles_meter()
+        return self.async_show_form(
+            step_id="roles",
+            data_schema=_meter_choice(entry.data.get(CONF_METER_NAMES, {}), sns),
+        )
+
+    async def async_step_roles_meter(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Each phase's role of one meter; saving reloads the entry, and the
+        meter is added to the Energy dashboard once its new sensors exist."""
+        entry = self.config_entry
+        sn = self._roles_sn
+        phases = _phase_count(await async_get_store(self.hass), sn)
+        if user_input is not None:
+            every = entry.options.get(CONF_ROLES, {})
+            options = {
+                **entry.options,
+                CONF_ROLES: {**every, sn: _picked_roles(user_input, phases)},
+            }
+            if user_input[CONF_ENERGY_DASHBOARD]:
+                options[CONF_ENERGY_DASHBOARD] = True
+            return self.async_create_entry(data=options)
+        names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
+        return self.async_show_form(
+            step_id="roles_meter",
+            data_schema=_roles_schema(
+                phases, roles_of(entry.options, sn), dashboard=True
+            ),
+            description_placeholders={"meter": names.get(sn, sn), "sn": sn},
+        )
+
+    async def async_step_energy_dashboard(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Add the meters to the Energy dashboard now, by their current roles;
+        the dialog shows what was added."""
+        entry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="not_loaded")
+        wirings = await _wirings(
+            self.hass, entry.options, entry.data.get(CONF_METER_NAMES, {})
+        )
+        result = await async_add(self.hass, wirings)
+        return self.async_abort(
+            reason="energy_dashboard", description_placeholders=summary(result)
+        )
+
+    async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """One form for both settings."""
@@ -479,12 +691,18 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
                 self.hass, client, chosen, errors, placeholders, new
             ):
                 self._remember(chosen)
-                return self.async_create_entry(
-                    data={
-                        CONF_METERS: chosen,
-                        CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                options = {
+                    **entry.options,
+                    CONF_METERS: chosen,
+                    CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                }
+                if CONF_ROLES in options:  # a removed meter's roles go with it
+                    options[CONF_ROLES] = {
+                        sn: roles
+                        for sn, roles in options[CONF_ROLES].items()
+                        if sn in chosen
                     }
-                )
+                return self.async_create_entry(data=options)
         if self._listed is None:  # [] also when refused: typed serials work
             listed = await client.meters()
             self._listed, self._listed_ok = listed or [], listed is not None
@@ -492,7 +710,7 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             {vol.Required(CONF_SCAN_INTERVAL, default=interval): INTERVAL}
         )
         return self.async_show_form(
-            step_id="init",
+            step_id="settings",
             data_schema=schema,
             errors=errors,
             description_placeholders=placeholders,

@@ -25,6 +25,9 @@ CONF_ACCOUNT_ID: Final = "account_id"
 # Each phase's role, by meter: `{SN: {"a": ROLE, "b": ROLE, "c": ROLE}}` (a
 # single-phase meter uses "a"); a meter or phase left out is `grid`.
 CONF_ROLES: Final = "roles"
+# A request to add the entry's meters to the Energy dashboard at its next setup
+# (once their sensors exist); removed when done.
+CONF_ENERGY_DASHBOARD: Final = "energy_dashboard"
 
 # The quota ledger's bucket of the latest-reading calls (`meterdata`, `meterdata2`).
 LATEST: Final = "meterdata"

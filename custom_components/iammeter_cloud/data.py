@@ -50,7 +50,7 @@ class MeterData:
             return self.reading.power
         powers = [
             p.power
-            for row, p in zip(rows, phases, strict=False)
+            for row, p in zip(rows, phases, strict=True)
             if self.role(row) is Role.GRID
         ]
         if not powers or None in powers:

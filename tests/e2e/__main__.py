@@ -475,6 +475,8 @@ def add_second_account(browser: Browser, develop: Develop, report: Report) -> No
         expect(page.get_by_text(f"{name} ({sn})")).to_be_visible()
     report.shot(page, "config-flow-meters")
     page.get_by_role("button", name="Submit").click()
+    # The menu at the end of the setup: every phase grid, the dashboard as it is.
+    page.get_by_text("Finish (every phase is grid)", exact=True).click()
     expect(page.get_by_text("Name and assign")).to_be_visible()
     names = page.get_by_role("textbox", name="Device name")
     expect(names).to_have_count(len(SECOND_METERS) + 1)  # and the account
