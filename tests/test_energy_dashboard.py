@@ -109,7 +109,12 @@ def _stats(prefs: dict[str, Any]) -> list[str]:
 
 
 async def _set_roles(
-    hass: HomeAssistant, entry: MockConfigEntry, sn: str, roles: dict[str, str]
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    sn: str,
+    roles: dict[str, str],
+    *,
+    dashboard: bool = True,
 ) -> dict[str, Any]:
     """Options → Phase roles → the meter → its roles, with the dashboard."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
@@ -126,9 +131,15 @@ async def _set_roles(
     shown = [str(k) for k in result["data_schema"].schema]
     assert shown == [*roles, CONF_ENERGY_DASHBOARD]
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {**roles, CONF_ENERGY_DASHBOARD: True}
+        result["flow_id"], {**roles, CONF_ENERGY_DASHBOARD: dashboard}
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    if not dashboard:  # saved: Home Assistant reloads the entry
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done(wait_background_tasks=True)
+        return result
+    # Saved and reloaded within the flow; its dialog shows what was added.
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "energy_dashboard"
     await hass.async_block_till_done(wait_background_tasks=True)
     return result
 
@@ -159,7 +170,11 @@ async def test_roles_from_the_options_and_the_dashboard(
     assert await async_setup_component(hass, "energy", {})
     entry = init_integration
     sn, roles = WIRINGS[wiring]
-    await _set_roles(hass, entry, sn, roles)
+    result = await _set_roles(hass, entry, sn, roles)
+    shown = result["description_placeholders"]
+    assert shown["grid"] == "Garage, House"
+    for kind in ("solar", "battery"):
+        assert shown[kind] == ("House B" if kind in roles.values() else "—")
     assert entry.state is ConfigEntryState.LOADED
     assert entry.options[CONF_ROLES] == {sn: roles}
     assert CONF_ENERGY_DASHBOARD not in entry.options  # done, and forgotten
@@ -481,3 +496,24 @@ async def test_the_evidence_table(
     print("|---|---|---|---|")
     for name, made, sources, verdict in rows:
         print(f"| {name} | {'<br>'.join(made)} | {'<br>'.join(sources)} | {verdict} |")
+
+
+async def test_roles_without_the_dashboard(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The box left empty: the roles are saved, the entry reloads with the role
+    sensors, and the Energy dashboard is not touched."""
+    assert await async_setup_component(hass, "energy", {})
+    entry = init_integration
+    roles = {"a": "grid", "b": "solar", "c": "grid"}
+    await _set_roles(hass, entry, SN3, roles, dashboard=False)
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.options[CONF_ROLES] == {SN3: roles}
+    assert entity_registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{SN3}_b_solar_energy"
+    )
+    manager = await energy_data.async_get_manager(hass)
+    assert manager.data is None  # never saved

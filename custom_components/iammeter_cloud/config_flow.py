@@ -621,8 +621,9 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
     async def async_step_roles_meter(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Each phase's role of one meter; saving reloads the entry, and the
-        meter is added to the Energy dashboard once its new sensors exist."""
+        """Each phase's role of one meter; saving reloads the entry, and with
+        the box ticked the meters are then added to the Energy dashboard (the
+        dialog shows what was added)."""
         entry = self.config_entry
         sn = self._roles_sn
         phases = _phase_count(await async_get_store(self.hass), sn)
@@ -632,9 +633,13 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
                 **entry.options,
                 CONF_ROLES: {**every, sn: _picked_roles(user_input, phases)},
             }
-            if user_input[CONF_ENERGY_DASHBOARD]:
-                options[CONF_ENERGY_DASHBOARD] = True
-            return self.async_create_entry(data=options)
+            if not user_input[CONF_ENERGY_DASHBOARD]:
+                return self.async_create_entry(data=options)
+            # The dashboard needs the new roles' sensors: the entry reloads
+            # now, and the dialog shows what was added.
+            self.hass.config_entries.async_update_entry(entry, options=options)
+            await self.hass.config_entries.async_reload(entry.entry_id)
+            return await self.async_step_energy_dashboard()
         names: dict[str, str] = entry.data.get(CONF_METER_NAMES, {})
         return self.async_show_form(
             step_id="roles_meter",
