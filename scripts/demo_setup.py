@@ -13,6 +13,11 @@ internet it holds up every start. Uses only the standard library and aiohttp (bo
 in the project environment).
 
     python scripts/demo_setup.py --ha http://127.0.0.1:8123 --sim http://127.0.0.1:8124
+
+`--settle` (run by scripts/develop in the background once the demo is ready)
+only finishes the imported history: once the recorder has compiled its first
+5-minute statistics, it shifts every sum so that the first imported hour starts
+at 0 (see `continue_sums`).
 """
 
 from __future__ import annotations
@@ -429,7 +434,11 @@ async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None
     statistics before the recorder's first 5-minute run (the dashboard's
     validation asks for them). Energy sums are relative to the sensor's current
     state: the recorder starts its own sums at 0 from (about) that state, so the
-    imported hours join its statistics without a step.
+    imported hours join its statistics without a step. The first of them is a
+    baseline hour (the history's first point, no growth of its own): Home
+    Assistant counts a first hour's change from 0, so its sum must become 0,
+    which `continue_sums` does once the recorder has sums of its own to shift
+    along (until then this hour shows the history's whole growth, negative).
     """
     answer = await ha.request(
         "POST",
@@ -458,10 +467,13 @@ async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None
         for point in answer["data"] or []:
             at = datetime.strptime(point["gmtTime"], "%Y/%m/%d %H:%M:%S")
             points[at.replace(tzinfo=UTC)] = point["values"]
+        ends = sorted(end for end in points if end <= this_hour)
+        # The first point is the baseline hour's end; every later hour that
+        # has the point before it grows from there.
         hours = [
-            (end, values)
-            for end, values in sorted(points.items())
-            if end <= this_hour and end - timedelta(hours=1) in points
+            (end, points[end])
+            for end in ends
+            if end == ends[0] or end - timedelta(hours=1) in points
         ]
         for key, energy in ENERGY_OF.items():
             entity_id = ids.get(f"{sn}_{key}")
@@ -512,17 +524,92 @@ async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None
     log(f"Energy dashboard: {len(hours)} past hours of {len(messages)} statistics")
 
 
+async def continue_sums(ha: HomeAssistant, patience: float) -> None:
+    """Shift the demo's energy sums so that the first hour's is 0.
+
+    The imported sums end at about 0 where the recorder's own begin, so the
+    first imported hour has the history's whole growth, negative, as its sum:
+    Home Assistant takes it as that hour's change. Once the recorder has
+    compiled its first 5-minute statistics (its sums continue from the newest
+    of them), every sum, imported or compiled, is moved by the same amount:
+    the first hour's sum is 0 and no hour's change is altered. Idempotent: a
+    first sum of 0 is left alone.
+    """
+    try:
+        (prefs,) = await ha.ws({"type": "energy/get_prefs"})
+    except SetupError:  # no Energy dashboard (removed since): nothing to do
+        return
+    stats = {
+        source[key]
+        for source in prefs.get("energy_sources", [])
+        for key in ("stat_energy_from", "stat_energy_to")
+        if source.get(key)
+    } | {d["stat_consumption"] for d in prefs.get("device_consumption", [])}
+    now = datetime.now(UTC)
+    deadline = time.monotonic() + patience
+    moved = 0
+    for statistic_id in sorted(stats):
+        (hourly,) = await ha.ws(
+            {
+                "type": "recorder/statistics_during_period",
+                "start_time": (now - timedelta(days=5)).isoformat(),
+                "statistic_ids": [statistic_id],
+                "period": "hour",
+                "types": ["sum"],
+            }
+        )
+        rows = hourly.get(statistic_id) or []
+        if not rows or abs(rows[0]["sum"] or 0) < 1e-9:
+            continue
+        while True:  # the recorder's own first sums (their start: at least now)
+            (short,) = await ha.ws(
+                {
+                    "type": "recorder/statistics_during_period",
+                    "start_time": (now - timedelta(hours=1)).isoformat(),
+                    "statistic_ids": [statistic_id],
+                    "period": "5minute",
+                    "types": ["sum"],
+                }
+            )
+            if short.get(statistic_id):
+                break
+            if time.monotonic() > deadline:
+                raise SetupError(f"no 5-minute statistics of {statistic_id} yet")
+            await asyncio.sleep(10)
+        start = datetime.fromtimestamp(rows[0]["start"] / 1000, UTC)
+        await ha.ws(
+            {
+                "type": "recorder/adjust_sum_statistics",
+                "statistic_id": statistic_id,
+                "start_time": start.isoformat(),
+                "adjustment": -rows[0]["sum"],
+                "adjustment_unit_of_measurement": "kWh",
+            }
+        )
+        moved += 1
+    if moved:
+        log(f"Energy dashboard: the history's sums start at 0 ({moved} statistics)")
+
+
 async def main(argv: list[str] | None = None) -> None:
     """Run every step against the given Home Assistant and simulator."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ha", default="http://127.0.0.1:8123")
     parser.add_argument("--sim", default="http://127.0.0.1:8124")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--settle", action="store_true", help="only finish the imported history"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         ha = HomeAssistant(session, args.ha)
+        if args.settle:
+            await ha.wait_until_up(args.timeout)
+            await ha.login()
+            await continue_sums(ha, args.timeout)
+            return
         status = await ha.wait_until_up(args.timeout)
         just_onboarded = await onboard(ha, status)
         dropping = asyncio.create_task(

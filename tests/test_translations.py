@@ -684,3 +684,37 @@ def test_flow_steps_exist_with_a_title(section: str) -> None:
         if not lookup(language, section, "step", step, "title")
     ]
     assert not untitled, f"steps without a title: {untitled}"
+
+
+# --- the README quotes the product ----------------------------------------------
+
+README = PACKAGE.parents[1] / "README.md"
+
+
+def _entity_names() -> set[str]:
+    """Every entity name as Home Assistant shows it (a phase's for phase A)."""
+    en = load("en")
+    return {
+        node["name"].replace("{phase}", "A")
+        for platform in ("sensor", "binary_sensor")
+        for node in en["entity"][platform].values()
+    }
+
+
+def test_readme_quotes_entity_names_and_repair_titles() -> None:
+    """Every entity name and every repair title (placeholders as `…`) appears in
+    the README word for word, and every name in its entity tables is one."""
+    text = README.read_text(encoding="utf-8")
+    flat = " ".join(text.split())
+    titles = {PLACEHOLDER.sub("…", i["title"]) for i in load("en")["issues"].values()}
+    assert not sorted(q for q in _entity_names() | titles if q not in flat)
+    section = text[text.index("\n## Entities") : text.index("\n### Actions")]
+    quoted = set()
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[0].startswith(("`", "\N{EN DASH}")):
+            for part in re.split(r"[;,]", cells[-4]):
+                name = re.sub(r" \((NEM|08:00\W20:00)\)$", "", part.strip())
+                quoted.add(name.removesuffix(" \N{HORIZONTAL ELLIPSIS} C"))
+    assert len(quoted) >= 20
+    assert not sorted(quoted - _entity_names())

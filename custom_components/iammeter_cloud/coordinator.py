@@ -615,10 +615,22 @@ class IammeterUsageCoordinator(DataUpdateCoordinator[ApiUsage]):
         self._bucket, self._scope, self._window = (
             ("login", client.host, DAY) if sn is None else (LATEST, sn, HOUR)
         )
+        # Between its minutes, too: a request taken back (its connection was
+        # refused) must not stay counted until the next one.
+        entry.async_on_unload(client.ledger.add_listener(self._async_ledger_changed))
 
-    async def _async_update_data(self) -> ApiUsage:
+    def _count(self) -> ApiUsage:
         ledger, now = self.account.client.ledger, dt_util.utcnow()
         return ApiUsage(
             ledger.used(self._bucket, self._scope, now, self._window),
             tuple(b.limit for b in ledger.budgets.get(self._bucket, ())),
         )
+
+    @callback
+    def _async_ledger_changed(self) -> None:
+        """Count again when the ledger changes, if the count did."""
+        if self.data is not None and (usage := self._count()) != self.data:
+            self.async_set_updated_data(usage)
+
+    async def _async_update_data(self) -> ApiUsage:
+        return self._count()

@@ -8,10 +8,15 @@ Run through `scripts/e2e`, which provides Chromium and Playwright. As a user wou
    the totals of power and energy (the entities enabled by default), and the
    values equal the simulator's reading at the time Home Assistant shows as the
    last reading;
-4. Add integration → IAMMETER Cloud for a second simulated account, from the form
-   to the new entry and its devices;
-5. the Energy dashboard;
-6. Ctrl-C stops both processes; a second `--demo` start on the same folder
+4. Add integration → IAMMETER Cloud for a second simulated account: first the
+   form's errors (a wrong password, a closed port, a server that is not
+   IAMMETER, a URL with a path), each keeping what was typed and costing a
+   login only when a server was reached; then from the form to the new entry
+   and its devices;
+5. the refresh action pressed several times: the live values stay available;
+6. the diagnostics dump: the two meters' look-alike serials become two aliases;
+7. the Energy dashboard, and the three-phase meter's page in Polish;
+8. Ctrl-C stops both processes; a second `--demo` start on the same folder
    (the warm case) reaches a logged-in dashboard again, with both entries.
 
 Python 3.11+ (the host's), standard library and Playwright only.
@@ -23,6 +28,7 @@ import argparse
 from collections.abc import Callable, Iterator
 import contextlib
 from datetime import UTC, datetime
+import html
 import itertools
 import json
 import os
@@ -36,6 +42,7 @@ import sys
 import tempfile
 import time
 from typing import Any
+import urllib.error
 import urllib.parse
 import urllib.request
 from zoneinfo import ZoneInfo
@@ -62,6 +69,7 @@ CHROMIUM_FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 UI_TIMEOUT_MS = 60_000
+GONE = ("unavailable", "unknown")
 # What the three-phase meter's page must list (the entities enabled by default),
 # and where the value comes from in the cloud's reading: (column of a phase row,
 # or the sum of a column, decimals). Power factor and per-phase energy are
@@ -280,17 +288,53 @@ def last_reading(ha_url: str, token: str, device: str) -> datetime:
     return datetime.fromisoformat(state["state"]).astimezone(UTC)
 
 
+def _http_status(
+    url: str, data: dict[str, Any], headers: dict[str, str]
+) -> tuple[int, Any]:
+    """(HTTP status, JSON answer) of a POST, also for an error status."""
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        json.dumps(data).encode(),
+        {**headers, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        try:
+            return err.code, json.loads(body or b"null")
+        except ValueError:
+            return err.code, body.decode(errors="replace")
+
+
+def device_id(ha_url: str, token: str, entity_id: str) -> str:
+    """The device of an entity (the template API answers plain text)."""
+    request = urllib.request.Request(  # noqa: S310
+        f"{ha_url}/api/template",
+        json.dumps({"template": f"{{{{ device_id('{entity_id}') }}}}"}).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        return str(resp.read().decode()).strip()
+
+
+_CLOUD_TOKEN: list[str] = []  # one login to the simulator per run (5 an hour)
+
+
 def cloud_rows(sim_url: str, sn: str, at: datetime) -> list[list[float]]:
     """The simulator's reading of a meter at a minute, from its history endpoint."""
-    login = _http(
-        f"{sim_url}/api/v1/user/login",
-        {"userName": CLOUD_USER, "password": CLOUD_PASSWORD},
-    )
+    if not _CLOUD_TOKEN:
+        login = _http(
+            f"{sim_url}/api/v1/user/login",
+            {"userName": CLOUD_USER, "password": CLOUD_PASSWORD},
+        )
+        _CLOUD_TOKEN.append(login["data"]["token"])
     day = at.astimezone(TZ).date().isoformat()
     query = urllib.parse.urlencode({"startTime": day, "endTime": day, "interval": 60})
     answer = _http(
         f"{sim_url}/api/v1/site/meterdatalist2/{sn}?{query}",
-        headers={"token": login["data"]["token"]},
+        headers={"token": _CLOUD_TOKEN[0]},
     )
     wanted = f"{at.year}/{at.month}/{at.day} {at.hour}:{at.minute:02d}:00"
     for point in answer["data"] or []:
@@ -392,6 +436,11 @@ class Browser:
         expect(page.get_by_text(f"Welcome {HA_NAME}")).to_be_visible()
         expect(page).to_have_url(re.compile(r"/(home|lovelace)/"))
 
+    def back_to_ui(self, ha_url: str) -> None:
+        """From a page of evidence back to Home Assistant's devices."""
+        self.page.goto(f"{ha_url}/config/devices/dashboard")
+        expect(self.page.locator("ha-sidebar")).to_be_visible()
+
     def sidebar(self, item: str) -> None:
         """Click an item of the sidebar (Settings, Energy, ...)."""
         self.page.locator("ha-sidebar").get_by_text(item, exact=True).click()
@@ -453,21 +502,113 @@ def check_three_phase_page(
     report.say(f"  {len(shown)} values equal the simulator's reading of {local}")
 
 
+LOGINS_LEFT = re.compile(r"Logins left this hour: (\d+)")
+
+
+def logins_left(page: Page) -> int:
+    """What the setup form says about the logins left this hour."""
+    text = page.get_by_text(LOGINS_LEFT).first.inner_text()
+    match = LOGINS_LEFT.search(text)
+    if match is None:
+        raise E2EError(f"no logins left in {text!r}")
+    return int(match.group(1))
+
+
+def closed_port() -> int:
+    """A port nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def fill_setup_form(page: Page, user: str, password: str, url: str) -> None:
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(password)
+    api_url = page.locator("input[name=api_url]")
+    if not api_url.is_visible():
+        page.get_by_text("Advanced", exact=True).click()
+    api_url.fill(url)
+
+
+def setup_errors(browser: Browser, develop: Develop, report: Report) -> None:
+    """Each error of the setup form: its text, what was typed kept, and a login
+    spent only when a server was reached."""
+    page = browser.page
+    # The form counts the logins of the server it names: the default one until
+    # a submit names the simulator's host. A URL with a path is refused before
+    # any request; after it the form counts the simulator's host.
+    left = None
+    cases = (
+        # (screenshot, password, server URL, error text, logins it costs)
+        (
+            "url-with-path",
+            SECOND_PASSWORD,
+            f"{develop.sim_url}/api/v1",
+            "The server URL must be http:// or https:// followed by",
+            0,
+        ),
+        (
+            "wrong-password",
+            "wrong-password",
+            develop.sim_url,
+            "The username or password is not correct.",
+            1,
+        ),
+        (
+            "connection-refused",
+            SECOND_PASSWORD,
+            f"http://127.0.0.1:{closed_port()}",
+            "The server cannot be reached, or it did not answer.",
+            0,
+        ),
+        (
+            "not-iammeter",
+            SECOND_PASSWORD,
+            develop.ha_url,  # a web server, but not IAMMETER's API
+            "A server answered at this URL, but it is not the IAMMETER API",
+            1,
+        ),
+    )
+    for name, password, url, error, cost in cases:
+        fill_setup_form(page, SECOND_USER, password, url)
+        page.get_by_role("button", name="Submit").click()
+        expect(page.get_by_text(error).first).to_be_visible()
+        expect(page.locator("input[name=username]")).to_have_value(SECOND_USER)
+        expect(page.locator("input[name=password]")).to_have_value(password)
+        expect(page.locator("input[name=api_url]")).to_have_value(url)
+        now_left = logins_left(page)
+        if left is not None and now_left != left - cost:
+            raise E2EError(
+                f"{name}: {left} logins left before, {now_left} after "
+                f"(expected {left - cost})"
+            )
+        report.say(f"  {name}: '{error}' shown; logins left {left} -> {now_left}")
+        left = now_left
+        report.shot(page, f"setup-error-{name}")
+
+
 def add_second_account(browser: Browser, develop: Develop, report: Report) -> None:
     page = browser.page
     browser.sidebar("Settings")
     page.get_by_text("Devices & services", exact=True).first.click()
     page.get_by_role("tab", name="Integrations").click()
     page.get_by_role("button", name="Add integration").click()
+    # Typed before the dialog's search field has the focus, "a" would open
+    # Assist (a keyboard shortcut): wait for the field.
+    search = page.get_by_placeholder(re.compile("search", re.IGNORECASE)).first
+    try:
+        expect(search).to_be_focused(timeout=10_000)
+    except AssertionError:
+        page.wait_for_timeout(1000)
     page.keyboard.type("IAMMETER")
     page.locator("ha-dialog, dialog").get_by_text("IAMMETER Cloud", exact=True).click()
     expect(page.get_by_text("IAMMETER cloud account")).to_be_visible()
-    page.locator("input[name=username]").fill(SECOND_USER)
-    page.locator("input[name=password]").fill(SECOND_PASSWORD)
     page.get_by_text("Advanced", exact=True).click()
     api_url = page.locator("input[name=api_url]")
     expect(api_url).to_have_value("https://www.iammeter.com")
-    api_url.fill(develop.sim_url)
+    setup_errors(browser, develop, report)
+    fill_setup_form(page, SECOND_USER, SECOND_PASSWORD, develop.sim_url)
     report.shot(page, "config-flow-form")
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Choose the meters to add")).to_be_visible()
@@ -490,6 +631,207 @@ def add_second_account(browser: Browser, develop: Develop, report: Report) -> No
     for user in (CLOUD_USER, SECOND_USER):
         expect(page.get_by_text(user, exact=True).first).to_be_visible()
     report.shot(page, "integration-entries")
+
+
+LIVE = [
+    f"sensor.house_{kind}_phase_{p}"
+    for kind in ("voltage", "current", "power")
+    for p in "abc"
+] + ["sensor.house_power", "sensor.garage_voltage", "sensor.garage_power"]
+
+
+def refresh_sequence(
+    browser: Browser, develop: Develop, token: str, report: Report
+) -> None:
+    """The refresh action pressed 4 times on each meter: each press reads the
+    meter or is refused with its translated reason, and the live values (and
+    the cloud connection) stay available throughout."""
+    auth = {"Authorization": f"Bearer {token}"}
+    outcomes = []
+    for press in range(1, 5):
+        for meter in ("house", "garage"):
+            device = device_id(develop.ha_url, token, f"sensor.{meter}_power")
+            status, answer = _http_status(
+                f"{develop.ha_url}/api/services/iammeter_cloud/refresh",
+                {"device_id": device},
+                auth,
+            )
+            message = answer.get("message", "") if isinstance(answer, dict) else ""
+            if status != 200 and not message.startswith("No reading now"):
+                raise E2EError(f"refresh {press} of {meter}: HTTP {status} {answer}")
+            outcomes.append(
+                f"press {press}, {meter}: "
+                + ("read the meter" if status == 200 else message)
+            )
+            states = {
+                entity_id: _http(
+                    f"{develop.ha_url}/api/states/{entity_id}", headers=auth
+                )
+                for entity_id in [*LIVE, "binary_sensor.house_cloud_connection"]
+            }
+            gone = [e for e, s in states.items() if s["state"] in GONE]
+            if gone:
+                raise E2EError(f"after refresh {press} of {meter}: {gone} unavailable")
+            if states["binary_sensor.house_cloud_connection"]["state"] != "on":
+                raise E2EError("the cloud connection turned off after a refresh")
+    for line in outcomes:
+        report.say(f"  {line}")
+    page = browser.page
+    browser.open_devices()
+    page.locator("ha-data-table").get_by_text("House", exact=True).click()
+    for name in expected_names():
+        expect(page.get_by_text(name, exact=True).first).to_be_visible()
+    shown = browser.entity_values("Sensors")  # numbers only: none unavailable
+    if missing := [name for name in expected_names() if name not in shown]:
+        raise E2EError(f"after the refreshes the page shows no value of {missing}")
+    report.shot(page, "refresh-sequence-device", full_page=True)
+    evidence(
+        page,
+        "The refresh action, pressed 4 times on each meter",
+        [*outcomes, "", "after every press, available:", *LIVE],
+    )
+    report.shot(page, "refresh-sequence-outcomes", full_page=True)
+    browser.back_to_ui(develop.ha_url)
+
+
+def evidence(page: Page, title: str, lines: list[str]) -> None:
+    """A plain page of text to screenshot (what the API answered)."""
+    body = html.escape("\n".join(lines))
+    page.set_content(
+        f"<html><body style='font: 14px monospace; margin: 24px'>"
+        f"<h3>{html.escape(title)}</h3><pre>{body}</pre></body></html>"
+    )
+
+
+def diagnostics_dump(
+    browser: Browser, develop: Develop, token: str, report: Report
+) -> None:
+    """The entry's diagnostics: the demo's look-alike serials (SIM1PHASE001 and
+    SIM3PHASE001 both end in E001) become two aliases, the same everywhere; no
+    serial, password or token is in it."""
+    auth = {"Authorization": f"Bearer {token}"}
+    entries = _http(
+        f"{develop.ha_url}/api/config/config_entries/entry?domain=iammeter_cloud",
+        headers=auth,
+    )
+    entry = next(e for e in entries if e["title"] == CLOUD_USER)
+    dump = _http(
+        f"{develop.ha_url}/api/diagnostics/config_entry/{entry['entry_id']}",
+        headers=auth,
+    )
+    text = json.dumps(dump, indent=2)
+    (report.out / "diagnostics.json").write_text(text)
+    # The ledger is shared by the entries: the second account's meters are in
+    # it too (aliases numbered over all four sorted serials).
+    aliases = sorted(set(re.findall(r"meter_\d+_[0-9A-Z]{4}", text)))
+    ours = dump["data"]["entry"]["options"]["meters"]
+    if (
+        len(set(ours)) != len(METERS)
+        or not all(alias.endswith("_E001") for alias in ours)
+        or {meter["sn"] for meter in dump["data"]["meters"]} != set(ours)
+        or set(dump["data"]["entry"]["data"]["meter_names"]) != set(ours)
+        or len(aliases) != len(METERS) + len(SECOND_METERS)
+    ):
+        raise E2EError(f"aliases {aliases}; the entry's meters {ours}")
+    leaked = [
+        secret
+        for secret in (*METERS.values(), CLOUD_PASSWORD, CLOUD_USER, *_CLOUD_TOKEN)
+        if secret in text
+    ]
+    if leaked:
+        raise E2EError(f"the diagnostics dump holds {leaked}")
+    report.say(
+        f"  the demo's meters: {ours} (everywhere in the dump: {aliases}); "
+        "no serial, password, user name or token"
+    )
+    named = [f"{path} = {value}" for path, value in alias_paths(dump)]
+    evidence(
+        browser.page,
+        "Diagnostics of the demo entry (artifacts/e2e/diagnostics.json): "
+        "where a meter is named",
+        [
+            f"the demo's meters SIM1PHASE001, SIM3PHASE001 -> {', '.join(ours)}",
+            "serial numbers, password, user name, token in the dump: none",
+            "",
+            *named[:50],
+            *(["…"] if len(named) > 50 else []),
+        ],
+    )
+    report.shot(browser.page, "diagnostics-aliases", full_page=True)
+    browser.back_to_ui(develop.ha_url)
+
+
+def alias_paths(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON path, value) of every meter alias in a dump, as key or value."""
+    alias = re.compile(r"^meter_\d+_[0-9A-Z]{4}$")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if alias.match(str(key)):
+                yield f"{path}.{key} (key)", json.dumps(value)[:60]
+            yield from alias_paths(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from alias_paths(value, f"{path}[{index}]")
+    elif isinstance(node, str) and alias.match(node):
+        yield path, node
+
+
+POLISH_NAMES = ("Napięcie fazy A", "Natężenie prądu fazy C", "Moc fazy B", "Moc")
+
+
+def set_language(page: Page, language: str, ha_url: str, token: str) -> None:
+    """The user's language, as the profile page sets it (Home Assistant's own
+    texts), and the server's, as Settings → System → General sets it (entity
+    names come from the server, in the language it had when the entry was
+    loaded: the entries are reloaded); then the page is."""
+    page.evaluate(
+        """async (language) => {
+          const ha = document.querySelector("home-assistant");
+          await ha.hass.callWS({type: "frontend/set_user_data", key: "language",
+            value: {language, number_format: "language", time_format: "language"}});
+          await ha.hass.callWS({type: "config/core/update", language});
+          localStorage.setItem("selectedLanguage", JSON.stringify(language));
+        }""",
+        language,
+    )
+    auth = {"Authorization": f"Bearer {token}"}
+    entries = _http(
+        f"{ha_url}/api/config/config_entries/entry?domain=iammeter_cloud",
+        headers=auth,
+    )
+    for entry in entries:
+        _http(
+            f"{ha_url}/api/config/config_entries/entry/{entry['entry_id']}/reload",
+            {},
+            headers=auth,
+        )
+    page.wait_for_timeout(2000)
+    page.reload()
+
+
+def polish_device_page(
+    browser: Browser, develop: Develop, token: str, report: Report
+) -> None:
+    """The demo user switches to Polish (and the server, whose language entity
+    names follow): the three-phase meter's page shows the integration's Polish
+    entity names."""
+    page = browser.page
+    house = device_id(develop.ha_url, token, "sensor.house_power")
+    page.goto(f"{develop.ha_url}/config/devices/device/{house}")
+    expect(page.get_by_text("WEM3080T")).to_be_visible()
+    set_language(page, "pl", develop.ha_url, token)
+    try:
+        expect(page.get_by_text("Sensory", exact=True).first).to_be_visible()
+        page.wait_for_timeout(2000)
+        report.shot(page, "device-three-phase-pl", full_page=True)
+        card = "ha-device-entities-card:has-text('Sensory')"
+        shown = " | ".join(rendered_text(page, card))
+        if missing := [n for n in POLISH_NAMES if f"| {n} |" not in f"| {shown} |"]:
+            raise E2EError(f"Polish names {missing} not shown: {shown}")
+        report.say(f"  in Polish: {', '.join(POLISH_NAMES)}")
+    finally:
+        set_language(page, "en", develop.ha_url, token)
+        expect(page.get_by_text("Sensors", exact=True).first).to_be_visible()
 
 
 def energy_dashboard(browser: Browser, report: Report) -> None:
@@ -560,12 +902,17 @@ def scenario(
             report.shot(browser.page, "devices")
         with report.step("3. three-phase meter page: per-phase values = simulator"):
             check_three_phase_page(browser, develop, token, report)
-        with report.step("4. add the integration for a second account in the UI"):
+        with report.step("4. add a second account in the UI, after each error"):
             add_second_account(browser, develop, report)
             browser.open_devices()
             browser.device_rows([*METERS, *SECOND_METERS])
-        with report.step("5. Energy dashboard"):
+        with report.step("5. the refresh action again and again: values stay"):
+            refresh_sequence(browser, develop, token, report)
+        with report.step("6. diagnostics: look-alike serials, two aliases"):
+            diagnostics_dump(browser, develop, token, report)
+        with report.step("7. Energy dashboard; the meter's page in Polish"):
             energy_dashboard(browser, report)
+            polish_device_page(browser, develop, token, report)
         if browser.errors:
             report.say(f"  page errors seen: {browser.errors[:5]}")
     except BaseException:
@@ -574,11 +921,11 @@ def scenario(
         raise
     finally:
         browser.close()
-    with report.step("6. Ctrl-C stops Home Assistant and the simulator"):
+    with report.step("8. Ctrl-C stops Home Assistant and the simulator"):
         develop.stop()
     browser = Browser(pw, args.chromium, report)
     try:
-        with report.step("7. scripts/develop --demo again (warm), log in"):
+        with report.step("9. scripts/develop --demo again (warm), log in"):
             warm = timed_start(
                 develop, 2, report, lambda: browser.log_in(develop.ha_url, shot=None)
             )

@@ -22,8 +22,14 @@ from typing import Any, ClassVar
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.statistics import statistics_during_period
-from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import CONF_SCAN_INTERVAL, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.const import (
+    CONF_PASSWORD,
+    CONF_SCAN_INTERVAL,
+    CONF_USERNAME,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
@@ -40,6 +46,8 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 from custom_components.iammeter_cloud import diagnostics
 from custom_components.iammeter_cloud.const import (
     BUDGETS,
+    CONF_ADVANCED,
+    CONF_API_URL,
     CONF_METERS,
     DOMAIN,
     FRESH_TOKEN_HOLD,
@@ -48,10 +56,11 @@ from custom_components.iammeter_cloud.const import (
     STALE_AFTER,
 )
 from custom_components.iammeter_cloud.energy import NOISE_KWH
+from custom_components.iammeter_cloud.helpers import api_host
 from custom_components.iammeter_cloud.issues import OFFLINE_AFTER
 from custom_components.iammeter_cloud.store import DATA_STORE
 from tests.common import find_device
-from tests.conftest import SN1, SN3
+from tests.conftest import PASSWORD, SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, LogEntry, Shapes, from_minute, to_minute
 from tests.simulator.server import QUOTAS, _midnight
 
@@ -67,6 +76,25 @@ HOUR = timedelta(hours=1)
 LATEST = ("meterdata", "meterdata2")
 HISTORY = ("meterdatalist", "meterdatalist2")
 GONE = (STATE_UNAVAILABLE, STATE_UNKNOWN)
+# What the user (or another client) does; held back while the port is closed
+# (connection_refused).
+USER_CHANGES = frozenset(
+    {
+        "other_client_readings",
+        "other_client_logins",
+        "restart",
+        "restart_mid_update",
+        "reload",
+        "options",
+        "concurrent_refresh",
+        "action_refresh",
+        "action_fetch_analytics",
+        "action_backfill",
+    }
+)
+# Setup and reconfiguration submits while the port is closed (a person trying
+# again and again).
+REFUSED_SUBMITS = 3
 # The coordinator's own report of a failed update: expected while a fault lasts.
 EXPECTED_ERROR = "Error fetching iammeter_cloud"
 
@@ -260,6 +288,9 @@ class Campaign:
         self._gaps: dict[str, GapWatch] = {}
         # Meters added to the account: by when their entities must show.
         self._added: dict[str, datetime] = {}
+        # A closed port: its last minute, and the logins the ledger held then
+        # (in the hour, in the day).
+        self._refusing: tuple[int, int, int] | None = None
         self.watch = LogWatch(cloud.secrets)
         self.timing: Counter[str] = Counter()
         self.limits: dict[str, int] = {}
@@ -502,6 +533,11 @@ class Campaign:
         handler = self.EVENTS.get(event.kind)
         if handler is None:
             raise AssertionError(event.kind)
+        if self._refusing is not None and event.kind in USER_CHANGES:
+            # The user acts once the server is back.
+            later = Event(self._refusing[0] + 1, event.kind, event.args)
+            self.events = deque(sorted([*self.events, later]))
+            return
         label = await handler(self, event.kind, event.args)
         if label is not None:
             self.stats.faults[label] += 1
@@ -669,6 +705,89 @@ class Campaign:
         self._added[args["sn"]] = self.now() + timedelta(minutes=ADD_WITHIN)
         return kind
 
+    async def _on_connection_refused(self, kind: str, args: dict[str, Any]) -> str:
+        """The port closes and the token expires: the entry's attempts, setups
+        and a reconfiguration all end in "cannot connect" and cost no login."""
+        self._read_log()
+        self.cloud.sim.expire_tokens()
+        await self.cloud.refuse_connections()
+        await self.settle()
+        hour, day = self._logins_held()
+        self._refusing = (self.step + args["minutes"], hour, day)
+        for _ in range(REFUSED_SUBMITS):
+            await self._submit_refused(SOURCE_USER)
+        await self._submit_refused("reconfigure")
+        return kind
+
+    async def _on_connection_refused_end(
+        self, _kind: str, _args: dict[str, Any]
+    ) -> str | None:
+        self._check_refused_logins()
+        self._refusing = None
+        await self.cloud.accept_connections()
+        now = self.now()
+        if any(f.remaining is None for f in self.cloud.sim.faults.active.values()):
+            # Fell into a lasting fault (a short campaign): its end expects data.
+            self._expect.clear()
+        for pending in self._expect:  # their time ran while the port was closed
+            frees = max(now + 2 * self.interval, self._quota_frees(pending.sn, now))
+            pending.deadline = max(pending.deadline, frees + SLACK)
+        self.expect_all("end of connection_refused")
+        return None
+
+    def _logins_held(self) -> tuple[int, int]:
+        """The logins the shared ledger counts on the server (hour, day)."""
+        ledger = self.hass.data[DATA_STORE].ledger
+        host, now = api_host(self.cloud.sim.base_url), self.now()
+        return (
+            ledger.used("login", host, now, HOUR),
+            ledger.used("login", host, now, timedelta(days=1)),
+        )
+
+    def _check_refused_logins(self) -> None:
+        """No login counted since the port closed (the windows only slide)."""
+        if self._refusing is None:
+            return
+        _, hour, day = self._refusing
+        held = self._logins_held()
+        self.check(
+            "a connection refused costs no login",
+            held[0] <= hour and held[1] <= day,
+            f"the ledger holds {held} logins (hour, day); {(hour, day)} when the "
+            "port closed",
+        )
+
+    async def _submit_refused(self, source: str) -> None:
+        """A setup (or a reconfiguration of the entry) with the right password
+        against the closed port: "cannot connect", and as many logins left."""
+        flows = self.hass.config_entries.flow
+        if source == SOURCE_USER:
+            form = await flows.async_init(DOMAIN, context={"source": SOURCE_USER})
+        else:
+            form = await self.entry.start_reconfigure_flow(self.hass)
+        before = int(form["description_placeholders"]["logins_left"])
+        result = await flows.async_configure(
+            form["flow_id"],
+            {
+                CONF_USERNAME: USERNAME,
+                CONF_PASSWORD: PASSWORD,
+                CONF_ADVANCED: {CONF_API_URL: self.cloud.sim.base_url},
+            },
+        )
+        flows.async_abort(form["flow_id"])
+        self.check(
+            "a closed port is 'cannot connect'",
+            result.get("errors") == {"base": "cannot_connect"},
+            f"{source}: {result.get('errors') or result.get('type')}",
+        )
+        after = int(result["description_placeholders"]["logins_left"])
+        self.check(
+            "a connection refused costs no login",
+            after >= before,
+            f"{source}: {before} logins left before the submit, {after} after",
+        )
+        self._check_refused_logins()
+
     async def _on_action(self, kind: str, args: dict[str, Any]) -> str:
         """A user's action, `action_<service>`."""
         return await self.call_action(kind.removeprefix("action_"), args)
@@ -697,6 +816,8 @@ class Campaign:
         "restart_mid_update": _on_restart_mid_update,
         "options": _on_options,
         "meter_added": _on_meter_added,
+        "connection_refused": _on_connection_refused,
+        "connection_refused_end": _on_connection_refused_end,
         "action_refresh": _on_action,
         "action_fetch_analytics": _on_action,
         "action_backfill": _on_action,
@@ -728,6 +849,8 @@ class Campaign:
     def _disturbed(self, sn: str, now: datetime) -> bool:
         """Something else than refreshes may keep the data from being fresh."""
         if self.cloud.sim.faults.active or self._expect or sn in self._gaps:
+            return True
+        if self._refusing is not None:
             return True
         if self.entry.state is not ConfigEntryState.LOADED:
             return True
@@ -972,6 +1095,8 @@ class Campaign:
 
     def _check_expectations(self, now: datetime) -> None:
         for pending in list(self._expect):
+            if self._refusing is not None:
+                break  # the port's reopening sets the deadlines again
             reading = self._reading.get(pending.sn)
             on = self.hass.states.get(self.connection[pending.sn])
             if (
@@ -1005,6 +1130,7 @@ class Campaign:
         self._check_added(now)
         logins = self.hass.states.get(self.logins_entity)
         self._check_new_state(self.logins_entity, logins)
+        self._check_refused_logins()
         if not self._expect:  # recovered from every fault (or none active)
             self.check(
                 "entry loaded once recovered",

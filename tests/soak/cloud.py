@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from tests.conftest import ACCOUNT_ID, PASSWORD, USERNAME
 from tests.simulator import CloudSimulator, LogEntry, SimMeter
@@ -69,6 +70,22 @@ class SoakCloud:
         if self.session is not None:
             await self.session.close()
         await self.sim.stop()
+
+    async def refuse_connections(self) -> None:
+        """Close the port: every new connection is refused (ECONNREFUSED), and
+        the idle keep-alive connections are closed, so nothing reaches the cloud."""
+        runner = self.sim._runner
+        assert runner is not None
+        assert runner.server is not None
+        for site in runner.sites:
+            await site.stop()
+        runner.server.pre_shutdown()
+
+    async def accept_connections(self) -> None:
+        """Open the port again (the same base URL)."""
+        runner = self.sim._runner
+        assert runner is not None
+        await web.TCPSite(runner, "127.0.0.1", URL(self.sim.base_url).port).start()
 
     def meter(self, sn: str) -> SimMeter:
         """A meter of the demo account."""

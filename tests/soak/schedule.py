@@ -88,6 +88,13 @@ NEW_METER = ("SIMSHED00001", "Shed")
 ROUNDED_RESTORE = (2, 20, 60, 180)
 NIGHT = (60, 150)
 ROUNDED_KWH = (0.02, 0.05, 0.3)
+# The server's port closed (connection refused) while the token has expired:
+# the setups, reconfigurations and the entry's own attempts of that time never
+# reach the server and must cost no login. (how many in 30 days, minutes it
+# lasts (lo, hi), minutes to recover; drawn from its own random stream, clear
+# of the other episodes, so that they stay those of the seed. A short campaign
+# has no time clear of them: there it falls into one, which it suspends.)
+REFUSED = (3, (10, 45), 120)
 ADD_WITHIN = 2 * DAY + 60
 
 
@@ -138,6 +145,7 @@ def build(seed: int, days: int) -> list[Event]:
         minute = added.randint(start, end - ADD_WITHIN)
         events.append(Event(minute, "meter_added", {"sn": sn, "name": name}))
     events += _rounded_restores(seed, days, (start, end), busy_spans)
+    events += _refusals(seed, days, (start, end), busy_spans)
     return sorted(events)
 
 
@@ -188,6 +196,33 @@ def _rounded_restores(
             "kwh": rng.choice(ROUNDED_KWH),
         }
         events.append(Event(t, "rounded_restore", args))
+    return events
+
+
+def _refusals(
+    seed: int, days: int, bounds: tuple[int, int], busy: list[tuple[int, int]]
+) -> list[Event]:
+    """`connection_refused` episodes (REFUSED), clear of the others."""
+    rng = random.Random(f"{seed}|connection_refused")
+    count, (shortest, longest), recovery = REFUSED
+    start, end = bounds
+    events: list[Event] = []
+    for _ in range(max(1, round(count * days / 30))):
+        duration = rng.randint(shortest, longest)
+        length = duration + recovery
+        free = [
+            t
+            for t in range(start, end - length, 5)
+            if all(t + length <= a or b <= t for a, b in busy)
+        ]
+        if not free:
+            free = list(range(start, max(start + 1, end - length)))
+        t = rng.choice(free)
+        busy.append((t, t + length))
+        events += [
+            Event(t, "connection_refused", {"minutes": duration}),
+            Event(t + duration, "connection_refused_end"),
+        ]
     return events
 
 
