@@ -21,6 +21,9 @@ CONF_METER_NAMES: Final = "meter_names"
 # that is not among them is new on the account and is added by itself.
 CONF_KNOWN_METERS: Final = "known_meters"
 CONF_ACCOUNT_ID: Final = "account_id"
+# Import the cloud's history of a meter's first days on its first setup (option).
+CONF_IMPORT_HISTORY: Final = "import_history"
+DEFAULT_IMPORT_HISTORY: Final = True
 
 # The quota ledger's bucket of the latest-reading calls (`meterdata`, `meterdata2`).
 LATEST: Final = "meterdata"
@@ -28,6 +31,8 @@ LATEST: Final = "meterdata"
 HISTORY: Final = "history"
 # The cloud keeps this many days of history (and of analyses), today included.
 HISTORY_DAYS: Final = 31
+# A meter's first setup imports at most this many days of hourly history.
+HISTORY_IMPORT_DAYS: Final = 30
 
 # The quota budgets of the shared ledger, by bucket: the vendor's documented
 # ones, and ours for history (`meterdatalist`/`meterdatalist2`), for which the

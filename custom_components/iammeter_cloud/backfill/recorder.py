@@ -36,7 +36,7 @@ from sqlalchemy import func
 from ..api import Reading
 from ..const import DOMAIN, HISTORY_DAYS, LOGGER
 from ..energy import energy_sensors
-from .series import Anchor, Rows, Target
+from .series import Anchor, LiveStart, Rows, Target
 
 KWH: Final = UnitOfEnergy.KILO_WATT_HOUR
 ANCHOR_LOOKBACK: Final = timedelta(days=HISTORY_DAYS + 7)
@@ -109,6 +109,56 @@ def anchors(hass: HomeAssistant, ids: set[str], before: datetime) -> dict[str, A
                 float(row.get("sum") or 0.0),
             )
     return anchors
+
+
+def live_starts(
+    hass: HomeAssistant, ids: set[str], since: datetime
+) -> dict[str, LiveStart]:
+    """Where each statistic's record begins (from `since` on), and its sum less
+    its state there (kWh).
+
+    The first hourly row, or while the recorder has compiled none yet, the first
+    5-minute row: the record of a new sensor begins with its first state.
+    """
+    found: dict[str, LiveStart] = {}
+    for period in ("hour", "5minute"):
+        wanted = ids - set(found)
+        if not wanted:
+            break
+        rows = statistics_during_period(
+            hass,
+            since,
+            None,
+            wanted,
+            period,
+            {EnergyConverter.UNIT_CLASS: KWH},
+            {"state", "sum"},
+        )
+        for statistic_id, items in rows.items():
+            usable = [
+                r
+                for r in items
+                if r.get("state") is not None and r.get("sum") is not None
+            ]
+            if usable:
+                row = usable[0]
+                found[statistic_id] = LiveStart(
+                    datetime.fromtimestamp(row["start"], UTC).replace(minute=0),
+                    float(row.get("sum") or 0.0) - float(row.get("state") or 0.0),
+                )
+    return found
+
+
+async def async_adjust(
+    hass: HomeAssistant, adjustments: dict[str, tuple[datetime, float]]
+) -> None:
+    """Add to the sums of the statistics from a time on (kWh): the recorder's
+    own adjustment of 5-minute and hourly rows, after which it compiles on from
+    the adjusted sum. Waits until it is done."""
+    instance = get_instance(hass)
+    for statistic_id, (start, kwh) in sorted(adjustments.items()):
+        instance.async_adjust_statistics(statistic_id, start, kwh, KWH)
+    await instance.async_block_till_done()
 
 
 async def async_import(hass: HomeAssistant, rows: Rows) -> list[str]:
