@@ -37,7 +37,7 @@ from ..helpers import format_local_time
 from . import recorder
 from .gaps import HOUR, Gap, hour, is_gap
 from .pending import PendingGaps
-from .run import BackfillRun, NotReadyError
+from .run import NO_RECORDED_SENSORS, BackfillRun, NotReadyError
 from .series import Snapshot, Target
 
 RECORDER_RETRY: Final = timedelta(minutes=2)
@@ -205,8 +205,13 @@ class BackfillWatcher:
                     sn,
                     result.reason,
                 )
+            done = (
+                IMPORT_NOT_NEEDED
+                if result.reason == NO_RECORDED_SENSORS
+                else IMPORT_DONE
+            )
             self._history.async_set(
-                HistoryImport(IMPORT_DONE, result.hours, result.start, result.end)
+                HistoryImport(done, result.hours, result.start, result.end)
             )
             return None
         LOGGER.info(
