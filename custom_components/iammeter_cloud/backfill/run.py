@@ -56,10 +56,9 @@ async def async_backfill(
     gap = Gap(start, dt_util.utcnow())
     if reason := await run.async_unfillable(gap):
         if reason == NO_STATISTICS_BEFORE:  # the history before the record
-            try:
-                return await run.async_import_history(start, before_call=before_call)
-            except NotReadyError:  # pragma: no cover - the record was just there
-                pass
+            return await run.async_import_history(
+                start, before_call=before_call, every_sensor=False
+            )
         return BackfillResult(coordinator.sn, reason=reason)
     if before_call is not None:
         before_call()
@@ -188,13 +187,15 @@ class BackfillRun:
         start: datetime,
         *,
         before_call: Callable[[], None] | None = None,
+        every_sensor: bool = True,
     ) -> BackfillResult:
         """Import the hours from `start` up to where each energy statistic's
         record begins (one history call), and move the record's sums up by the
         energy imported, so that it continues from the imported sums.
 
-        Raises NotReadyError (no call made) while a sensor has no record yet:
-        the recorder compiles its first 5-minute row within minutes.
+        Raises NotReadyError (no call made) while a sensor has no record yet
+        (the recorder compiles its first 5-minute row within minutes), unless
+        not `every_sensor`: then those that have one.
         """
         targets = recorder.targets(self.hass, self.sn, self.coordinator.data.reading)
         if not targets:
@@ -204,9 +205,13 @@ class BackfillRun:
         starts = await get_instance(self.hass).async_add_executor_job(
             recorder.live_starts, self.hass, ids, first_hour
         )
-        if set(starts) != ids:
+        if every_sensor and set(starts) != ids:
             raise NotReadyError
-        wanted = [t for t in targets if starts[t.entity_id].hour > first_hour]
+        wanted = [
+            t
+            for t in targets
+            if (live := starts.get(t.entity_id)) is not None and live.hour > first_hour
+        ]
         if not wanted:
             return BackfillResult(self.sn, reason=NOTHING_TO_DO)
         if before_call is not None:
