@@ -400,6 +400,31 @@ async def test_option_off_makes_no_history_call(
 
 
 @pytest.mark.freeze_time(START)
+async def test_option_turned_off_while_waiting(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    simulator: CloudSimulator,
+    recorder_mock: Recorder,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Waiting for the quota, then the option is turned off: no more calls."""
+    simulator.faults.set("empty_body", "meterdatalist2", count=2)
+    scenario = await set_up(hass, freezer, simulator, recorder_mock, mock_config_entry)
+    await scenario.clock.run("2026-06-15 08:00:00+00:00")
+    assert status(scenario, SN3).state == "waiting"
+    options = {**mock_config_entry.options, CONF_IMPORT_HISTORY: False}
+    hass.config_entries.async_update_entry(mock_config_entry, options=options)
+    assert await hass.config_entries.async_reload(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert status(scenario, SN3).state == "off"
+    retry_at = datetime(2026, 6, 16, 7, 50, tzinfo=UTC)
+    freezer.move_to(retry_at)
+    await scenario.clock.run(retry_at + timedelta(minutes=10))
+    assert simulator.count("meterdatalist2") == 2 + 2  # the night's gaps only
+    assert status(scenario, SN1).state == "off"
+
+
+@pytest.mark.freeze_time(START)
 async def test_meter_added_in_the_options_is_imported(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,

@@ -151,12 +151,15 @@ class BackfillWatcher:
         self._asking = False
         self.async_check(starting=True)
 
+    def _import_wanted(self) -> bool:
+        return bool(self.entry.options.get(CONF_IMPORT_HISTORY, DEFAULT_IMPORT_HISTORY))
+
     def _decide_history(self, *, first_setup: bool) -> None:
         """On a meter's first setup (no statistics yet): import the last days
         of the cloud's history, unless the option says not to."""
         if not first_setup:
             status = HistoryImport(IMPORT_NOT_NEEDED)
-        elif not self.entry.options.get(CONF_IMPORT_HISTORY, DEFAULT_IMPORT_HISTORY):
+        elif not self._import_wanted():
             LOGGER.info(
                 "Meter %s: the cloud's history is not imported (option off)",
                 self.coordinator.sn,
@@ -172,6 +175,9 @@ class BackfillWatcher:
         delay until it is tried again (None: done)."""
         sn = self.coordinator.sn
         status = self._history.data
+        if not self._import_wanted():  # turned off while it waited
+            self._history.async_set(HistoryImport(IMPORT_OFF))
+            return None
         start = status.start or hour(dt_util.utcnow())
         if status.state != IMPORT_IMPORTING:
             self._history.async_set(replace(status, state=IMPORT_IMPORTING))
