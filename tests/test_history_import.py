@@ -28,7 +28,7 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.iammeter_cloud.backfill import BackfillResult
+from custom_components.iammeter_cloud.backfill import BackfillResult, recorder
 from custom_components.iammeter_cloud.backfill.run import BackfillRun
 from custom_components.iammeter_cloud.const import (
     CONF_IMPORT_HISTORY,
@@ -212,9 +212,9 @@ async def test_first_setup_imports_30_days(
     spans: list[tuple[float, float]] = []
     original = BackfillRun.async_import_history
 
-    async def timed(run: BackfillRun, start: datetime) -> BackfillResult:
+    async def timed(run: BackfillRun, start: datetime, **kw: Any) -> BackfillResult:
         began = os.times().elapsed
-        result = await original(run, start)
+        result = await original(run, start, **kw)
         spans.append((began, os.times().elapsed))
         return result
 
@@ -539,3 +539,28 @@ async def test_set_up_before_this_version_or_store_lost(
     assert status(scenario, SN3).state == "not_needed"
     await scenario.clock.run("2026-06-15 09:05:00+00:00")
     assert scenario.sim.count("meterdatalist2") == 2
+
+
+@pytest.mark.freeze_time(START)
+async def test_a_sensor_without_statistics_holds_up_the_others_for_a_while(
+    scenario: Scenario,
+) -> None:
+    """A recorded energy sensor that never had a value gets no statistics: the
+    others are imported 15 minutes after the setup."""
+    silent = "sensor.house_energy_export_phase_c"
+    original = recorder.live_starts
+
+    def without(hass: HomeAssistant, ids: set[str], since: datetime) -> Any:
+        return original(hass, ids - {silent}, since)
+
+    with patch.object(recorder, "live_starts", without):
+        await scenario.clock.run("2026-06-15 07:54:00+00:00")
+        assert scenario.sim.count("meterdatalist2", SN3) == 0
+        assert status(scenario, SN3).state == "importing"
+        await scenario.clock.run("2026-06-15 08:05:00+00:00")
+    assert scenario.sim.count("meterdatalist2", SN3) == 1
+    house = status(scenario, SN3)
+    assert (house.state, house.hours) == ("imported", 720)
+    rows = await all_rows(scenario, [*HOUSE, silent])
+    assert min(rows[silent]) == LIVE
+    check(scenario, rows, FIRST, utc("2026-06-15 08:00+00:00"), HOUSE)

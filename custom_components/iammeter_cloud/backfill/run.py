@@ -195,7 +195,7 @@ class BackfillRun:
 
         Raises NotReadyError (no call made) while a sensor has no record yet
         (the recorder compiles its first 5-minute row within minutes), unless
-        not `every_sensor`: then those that have one.
+        not `every_sensor`: then those that have one (while none has, still).
         """
         targets = recorder.targets(self.hass, self.sn, self.coordinator.data.reading)
         if not targets:
@@ -205,7 +205,7 @@ class BackfillRun:
         starts = await get_instance(self.hass).async_add_executor_job(
             recorder.live_starts, self.hass, ids, first_hour
         )
-        if every_sensor and set(starts) != ids:
+        if not starts or (every_sensor and set(starts) != ids):
             raise NotReadyError
         wanted = [
             t

@@ -42,6 +42,10 @@ from .series import Snapshot, Target
 
 RECORDER_RETRY: Final = timedelta(minutes=2)
 ERROR_RETRY: Final = timedelta(minutes=30)
+# The history import begins this long before the setup (in the hour it falls
+# in); from 15 minutes after the setup on, the sensors that have statistics by
+# then are imported without the others (which have had no value).
+SETUP_DELAY: Final = timedelta(days=HISTORY_IMPORT_DAYS, minutes=15)
 
 
 @callback
@@ -166,7 +170,7 @@ class BackfillWatcher:
             )
             status = HistoryImport(IMPORT_OFF)
         else:
-            start = hour(dt_util.utcnow()) - timedelta(days=HISTORY_IMPORT_DAYS)
+            start = dt_util.utcnow() - timedelta(days=HISTORY_IMPORT_DAYS)
             status = HistoryImport(IMPORT_IMPORTING, start=start)
         self._history.async_set(status)
 
@@ -183,7 +187,10 @@ class BackfillWatcher:
             self._history.async_set(replace(status, state=IMPORT_IMPORTING))
         try:
             run = BackfillRun(self.hass, self.coordinator)
-            result = await run.async_import_history(start)
+            # A sensor that has no statistics a while after the setup (it has
+            # had no value) does not hold up the others.
+            patient = dt_util.utcnow() < start + SETUP_DELAY
+            result = await run.async_import_history(start, every_sensor=patient)
         except NotReadyError:
             LOGGER.debug("Meter %s: the history waits for the first statistics", sn)
             return RECORDER_RETRY
@@ -204,12 +211,15 @@ class BackfillWatcher:
                     format_local_time(result.end),
                     len(result.statistics),
                 )
+            elif result.reason == NO_RECORDED_SENSORS:
+                LOGGER.info(
+                    "Meter %s: no energy sensor is recorded; no history imported", sn
+                )
             else:
                 LOGGER.info(
                     "Meter %s: the cloud has no history before its statistics"
-                    " begin (%s); nothing imported",
+                    " begin; nothing imported",
                     sn,
-                    result.reason,
                 )
             done = (
                 IMPORT_NOT_NEEDED
