@@ -10,6 +10,7 @@ and `scripts/canary` run): a release that changes `StatisticsRuns`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -149,21 +150,16 @@ def live_starts(
     return found
 
 
-async def async_adjust(
-    hass: HomeAssistant, adjustments: dict[str, tuple[datetime, float]]
-) -> None:
-    """Add to the sums of the statistics from a time on (kWh): the recorder's
-    own adjustment of 5-minute and hourly rows, after which it compiles on from
-    the adjusted sum. Waits until it is done."""
-    instance = get_instance(hass)
-    for statistic_id, (start, kwh) in sorted(adjustments.items()):
-        instance.async_adjust_statistics(statistic_id, start, kwh, KWH)
-    await instance.async_block_till_done()
-
-
-async def async_import(hass: HomeAssistant, rows: Rows) -> list[str]:
+async def async_import(
+    hass: HomeAssistant,
+    rows: Rows,
+    adjust: Mapping[str, tuple[datetime, float]] | None = None,
+) -> list[str]:
     """Import the rows (in each statistic's unit); wait until they are written.
 
+    `adjust`: by statistic, kWh to add to its sums from a time on (after its
+    rows are imported, in the same queue: the recorder's own adjustment of the
+    5-minute and hourly rows, after which it compiles on from the adjusted sum).
     Returns the statistics written to.
     """
     wanted = {entity_id for entity_id, hours in rows.items() if hours}
@@ -195,6 +191,9 @@ async def async_import(hass: HomeAssistant, rows: Rows) -> list[str]:
             for hour, (state, total) in sorted(rows[entity_id].items())
         ]
         async_import_statistics(hass, meta, stats)
+        if adjust and entity_id in adjust:
+            start, kwh = adjust[entity_id]
+            instance.async_adjust_statistics(entity_id, start, kwh, KWH)
         written.append(entity_id)
     await instance.async_block_till_done()
     return written

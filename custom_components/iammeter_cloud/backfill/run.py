@@ -229,10 +229,7 @@ class BackfillRun:
                 continue
             rows[target.entity_id] = found
             adjustments[target.entity_id] = (live.hour, max(shift, 0.0))
-        written = await recorder.async_import(self.hass, rows)
-        await recorder.async_adjust(
-            self.hass, {entity_id: adjustments[entity_id] for entity_id in written}
-        )
+        written = await recorder.async_import(self.hass, rows, adjustments)
         return self._result(rows, complete=True, written=written, log=False)
 
     def _result(
