@@ -392,6 +392,8 @@ async def test_option_off_makes_no_history_call(
     await scenario.clock.run("2026-06-15 09:05:00+00:00")
     assert simulator.count("meterdatalist2") == 0
     assert status(scenario, SN3).state == "off"
+    # Asked to update (the entity's update action), it shows the stored status.
+    await scenario.entry.runtime_data.history[SN3].async_refresh()
     state = hass.states.get("sensor.house_history_import")
     assert state is not None
     assert state.state == "off"
