@@ -10,6 +10,7 @@ table and the import time).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import os
 from typing import Any
@@ -152,16 +153,17 @@ def check(
     end: datetime,
     ids: list[str] | None = None,
     oldest: datetime | None = None,
-) -> list[tuple[str, datetime, float, float, float]]:
+) -> list[Line]:
     """Every hour from `first` to `end` against the simulator: imported hours
     end at the hour boundary, live ones at the reading shown at the hour's end.
-    The first hour's change is its sum (no row before it). Returns the table
-    (statistic, hour, sum, change, truth)."""
+    Each hour's change and each sum (the truth summed from the first row on)
+    within 0.01 kWh; the first row's change is its sum (no row before it)."""
     table = []
     for statistic_id in ids or list(STATS):
         sn = STATS[statistic_id][0]
         known = rows[statistic_id]
         assert min(known) == (oldest or first), statistic_id  # nothing before
+        summed = known[first - HOUR][0] if first - HOUR in known else 0.0
 
         def instant(moment: datetime, sn: str = sn) -> datetime:
             return moment if moment <= LIVE else scenario.clock.shown[sn, moment]
@@ -171,32 +173,50 @@ def check(
             truth = energy(
                 scenario.sim, statistic_id, instant(hour), instant(hour + HOUR)
             )
-            table.append((statistic_id, hour, total, change, truth))
+            summed += truth
+            table.append(Line(statistic_id, hour, total, summed, change, truth))
             assert change == pytest.approx(truth, abs=TOLERANCE), (statistic_id, hour)
+            assert total == pytest.approx(summed, abs=TOLERANCE), (statistic_id, hour)
             assert change >= -1e-9
     return table
 
 
-def print_table(table: list[tuple[str, datetime, float, float, float]]) -> None:
+@dataclass(frozen=True)
+class Line:
+    """One hour of one statistic against the simulator (kWh)."""
+
+    statistic_id: str
+    hour: datetime
+    sum: float
+    true_sum: float
+    change: float
+    truth: float
+
+
+def print_table(table: list[Line]) -> None:
     """The evidence: the first hours, the hours around the start of the live
-    statistics, and the largest difference of each statistic."""
+    statistics, and the largest differences of each statistic."""
     print(
-        f"\n{'statistic':34} {'hour (UTC)':16} {'sum':>9} {'energy':>7}"
-        f" {'truth':>7} {'diff':>7}"
+        f"\n{'statistic':27} {'hour (UTC)':16} {'sum':>8} {'truth':>8} {'diff':>6}"
+        f" {'energy':>6} {'truth':>6} {'diff':>6}"
     )
-    shown = {FIRST, FIRST + HOUR, *(LIVE + k * HOUR for k in range(-3, 2))}
-    for statistic_id, hour, total, change, truth in table:
-        if statistic_id == "sensor.house_energy_import" and hour in shown:
+    shown = {FIRST, FIRST + HOUR, *(LIVE + k * HOUR for k in range(-3, 3))}
+    for line in table:
+        if line.statistic_id == "sensor.house_energy_import" and line.hour in shown:
             print(
-                f"{statistic_id:34} {hour:%Y-%m-%d %H:%M} {total:9.3f} {change:7.3f}"
-                f" {truth:7.3f} {change - truth:+7.3f}"
+                f"{line.statistic_id:27} {line.hour:%Y-%m-%d %H:%M}"
+                f" {line.sum:8.3f} {line.true_sum:8.3f}"
+                f" {line.sum - line.true_sum:+6.3f} {line.change:6.3f}"
+                f" {line.truth:6.3f} {line.change - line.truth:+6.3f}"
             )
     for statistic_id in STATS:
-        mine = [r for r in table if r[0] == statistic_id]
+        mine = [line for line in table if line.statistic_id == statistic_id]
         if mine:
-            worst = max(abs(change - truth) for *_, change, truth in mine)
+            worst_sum = max(abs(line.sum - line.true_sum) for line in mine)
+            worst = max(abs(line.change - line.truth) for line in mine)
             print(
-                f"{statistic_id:34} {len(mine)} hours, largest difference {worst:.4f}"
+                f"{statistic_id}: {len(mine)} hours, largest difference of a sum"
+                f" {worst_sum:.4f}, of an hour's energy {worst:.4f} kWh"
             )
 
 
