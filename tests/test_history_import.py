@@ -33,6 +33,7 @@ from custom_components.iammeter_cloud.backfill import BackfillResult, recorder
 from custom_components.iammeter_cloud.backfill.run import BackfillRun
 from custom_components.iammeter_cloud.const import (
     CONF_IMPORT_HISTORY,
+    CONF_KNOWN_METERS,
     CONF_METERS,
     DOMAIN,
 )
@@ -55,6 +56,7 @@ from tests.test_backfill import (
     sim_meter,
     utc,
 )
+from tests.test_meters import NEW_SN, add_meter
 
 pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 
@@ -94,6 +96,9 @@ async def set_up(
         hass.config_entries.async_update_entry(
             entry, options={**entry.options, **options}
         )
+    # As the config flow leaves it: these meters were offered.
+    data = {**entry.data, CONF_KNOWN_METERS: [SN1, SN3]}
+    hass.config_entries.async_update_entry(entry, data=data)
     assert await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.LOADED
     assert simulator.count("meterdatalist2") == 0  # setup never waits for it
@@ -490,6 +495,21 @@ async def test_meter_added_in_the_options_is_imported(
             simulator, statistic_id, live, scenario.clock.shown[SN3, live + HOUR]
         )
         assert change == pytest.approx(truth, abs=TOLERANCE)
+
+
+@pytest.mark.freeze_time(START)
+async def test_meter_added_to_the_account_is_imported(scenario: Scenario) -> None:
+    """A meter that appears on the account is added at the daily look (an hour
+    after the start) and gets its month of history like the others."""
+    add_meter(scenario.sim)
+    await scenario.clock.run("2026-06-15 09:05:00+00:00")
+    assert NEW_SN in scenario.entry.runtime_data.coordinators
+    assert scenario.sim.count("meterdatalist2", NEW_SN) == 1
+    shed = status(scenario, NEW_SN)
+    live = utc("2026-06-15 08:00+00:00")
+    assert (shed.state, shed.hours, shed.end) == ("imported", 720, live)
+    rows = await all_rows(scenario, ["sensor.shed_energy_import"])
+    assert min(rows["sensor.shed_energy_import"]) == live - 30 * DAY
 
 
 def test_status_is_stored() -> None:

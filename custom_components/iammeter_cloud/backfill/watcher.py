@@ -55,10 +55,21 @@ def async_start_backfill(hass: HomeAssistant, entry: IammeterConfigEntry) -> Non
     Called once the platforms are set up; nothing here delays the setup.
     """
     for coordinator in entry.runtime_data.coordinators.values():
-        watcher = BackfillWatcher(hass, entry, coordinator)
-        entry.async_on_unload(coordinator.async_add_listener(watcher.async_check))
-        entry.async_on_unload(watcher.async_stop)
-        watcher.async_check(starting=True)
+        async_watch_meter(hass, entry, coordinator)
+
+
+@callback
+def async_watch_meter(
+    hass: HomeAssistant,
+    entry: IammeterConfigEntry,
+    coordinator: IammeterMeterCoordinator,
+) -> None:
+    """Watch one meter (also one added to the account while running: its
+    first setup imports the cloud's history too)."""
+    watcher = BackfillWatcher(hass, entry, coordinator)
+    entry.async_on_unload(coordinator.async_add_listener(watcher.async_check))
+    entry.async_on_unload(watcher.async_stop)
+    watcher.async_check(starting=True)
 
 
 class BackfillWatcher:
