@@ -50,7 +50,7 @@ from custom_components.iammeter_cloud.backfill import (
 )
 from custom_components.iammeter_cloud.backfill.gaps import history_request
 from custom_components.iammeter_cloud.backfill.run import utc_offset
-from custom_components.iammeter_cloud.const import DOMAIN
+from custom_components.iammeter_cloud.const import CONF_IMPORT_HISTORY, DOMAIN
 from custom_components.iammeter_cloud.coordinator import IammeterMeterCoordinator
 from custom_components.iammeter_cloud.energy import counters
 from custom_components.iammeter_cloud.store import DATA_STORE
@@ -93,6 +93,19 @@ def recorder_config() -> dict[str, Any] | None:
 def enable_statistics() -> bool:
     """The recorder compiles statistics every 5 minutes."""
     return True
+
+
+@pytest.fixture
+def mock_config_entry(mock_config_entry: MockConfigEntry) -> MockConfigEntry:
+    """The demo entry without the import of the history on the first setup
+    (tests/test_history_import.py): the statistics begin with the readings."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=mock_config_entry.title,
+        unique_id=mock_config_entry.unique_id,
+        data=dict(mock_config_entry.data),
+        options={**mock_config_entry.options, CONF_IMPORT_HISTORY: False},
+    )
 
 
 def utc(text: str) -> datetime:
@@ -591,11 +604,21 @@ async def test_action_reimports_a_day_the_same_way_twice(scenario: Scenario) -> 
     coordinator = scenario.entry.runtime_data.coordinators[SN3]
     result = await async_backfill(scenario.hass, coordinator, hour_of(dt_util.utcnow()))
     assert (result.hours, result.reason) == (0, "no_complete_hour")
-    # From yesterday: no statistics before the range (they begin today), so no
-    # sum to continue from; the response says so, and no call is spent.
+    # From yesterday: the statistics begin today (05:00 UTC), so the history
+    # before them is imported (one call); they go on from its sums.
+    yesterday = dt_util.start_of_local_day(today - timedelta(days=1))
     response = await call(scenario.hass, device, today - timedelta(days=1))
-    assert (response["hours"], response["reason"]) == (0, "no_statistics_before_range")
-    assert scenario.sim.count("meterdatalist2", SN3) == 2
+    begins = utc("2026-06-15 05:00+00:00")
+    assert response["start"] == yesterday.astimezone(UTC).isoformat()
+    assert (response["end"], response["reason"]) == (begins.isoformat(), None)
+    assert response["hours"] == (begins - yesterday) // HOUR
+    assert scenario.sim.count("meterdatalist2", SN3) == 3
+    rows = await scenario.rows((yesterday - DAY).isoformat())
+    for statistic_id in house:  # the hour the record began in: its own energy
+        truth = energy(
+            scenario.sim, statistic_id, begins, scenario.clock.shown[SN3, begins + HOUR]
+        )
+        assert rows[statistic_id][begins].change == pytest.approx(truth, abs=TOLERANCE)
 
 
 # The statistics begin at 22:40 on the 14th, local time: today's midnight (the
@@ -616,16 +639,17 @@ async def test_action_refusals(scenario: Scenario) -> None:
         with pytest.raises(ServiceValidationError) as info:
             await call(hass, other, today)
         assert info.value.translation_key == "unknown_device"
-    # 30 days back: before the first statistics, nothing to fill (no call).
+    # 30 days back: before the first statistics, the history is imported.
     response = await call(hass, device, today - timedelta(days=30))
-    assert response["reason"] == "no_statistics_before_range"
-    assert scenario.sim.count("meterdatalist2", SN1) == 0
+    assert response["reason"] is None
+    assert response["hours"] > 29 * 24
+    assert scenario.sim.count("meterdatalist2", SN1) == 1
     scenario.sim.faults.set("http_500", "meterdatalist2")
     with pytest.raises(HomeAssistantError) as info:
         await call(hass, device, today)
     assert info.value.translation_key == "backfill_failed"
     scenario.sim.faults.clear()
-    for _ in range(5):  # the budget: 6 a day, one used by the failed call
+    for _ in range(4):  # the budget: 6 a day, the import's and the failed call
         await call(hass, device, today)
     with pytest.raises(ServiceValidationError) as info:
         await call(hass, device, today)

@@ -30,6 +30,7 @@ from custom_components.iammeter_cloud.config_flow import RECENT_LOGINS
 from custom_components.iammeter_cloud.const import (
     CONF_ADVANCED,
     CONF_API_URL,
+    CONF_IMPORT_HISTORY,
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
@@ -386,6 +387,27 @@ async def test_reconfigure_to_another_account_aborts(
     assert init_integration.data[CONF_USERNAME] == USERNAME
 
 
+async def test_options_turn_the_history_import_off(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """One checkbox, on by default; it is kept with the other options."""
+    entry = init_integration
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    schema = result["data_schema"].schema
+    [key] = [k for k in schema if k == CONF_IMPORT_HISTORY]
+    assert key.default() is True
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_METERS: [SN1, SN3], CONF_SCAN_INTERVAL: 300, CONF_IMPORT_HISTORY: False},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options[CONF_IMPORT_HISTORY] is False
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    [key] = [k for k in result["data_schema"].schema if k == CONF_IMPORT_HISTORY]
+    assert key.default() is False
+
+
 async def test_options_change_interval_and_remove_a_meter(
     hass: HomeAssistant,
     simulator: CloudSimulator,
@@ -402,7 +424,11 @@ async def test_options_change_interval_and_remove_a_meter(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert entry.options == {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
+    assert entry.options == {
+        CONF_METERS: [SN3],
+        CONF_SCAN_INTERVAL: 600,
+        CONF_IMPORT_HISTORY: True,  # the default, shown in the form
+    }
     assert entry.data[CONF_KNOWN_METERS] == [SN1, SN3]  # SN1 is not added back
     devices = dr.async_entries_for_config_entry(device_registry, entry.entry_id)
     assert [d.serial_number for d in devices if d.serial_number] == [SN3]

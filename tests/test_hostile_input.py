@@ -334,7 +334,11 @@ async def test_options_while_the_entry_waits_for_the_cloud(
         result["flow_id"], {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert mock_config_entry.options == {CONF_METERS: [SN3], CONF_SCAN_INTERVAL: 600}
+    assert mock_config_entry.options == {
+        CONF_METERS: [SN3],
+        CONF_SCAN_INTERVAL: 600,
+        "import_history": True,
+    }
 
 
 async def test_options_with_an_expired_token(

@@ -103,6 +103,7 @@ async def test_unique_ids_are_the_contract(
         "offline_minutes",
         "cloud_availability",
         "api_calls_last_hour",
+        "history_import",
     )
     single |= {f"{SN1}_{k}" for k in daily}
     three |= {f"{SN3}_{k}" for k in daily}
@@ -136,6 +137,7 @@ ENABLED_BY_DEFAULT = {
         "cloud_connection",
         "offline_minutes",
         "cloud_availability",
+        "history_import",
     },
     "WEM3080T": {
         "power",
@@ -145,6 +147,7 @@ ENABLED_BY_DEFAULT = {
         "cloud_connection",
         "offline_minutes",
         "cloud_availability",
+        "history_import",
         *(f"{p}_{k}" for p in "abc" for k in ("voltage", "current", "power")),
     },
     "Cloud account": set(),
@@ -202,7 +205,7 @@ async def test_enabled_by_default_per_model(
                 assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
                 assert hass.states.get(entry.entity_id) is None
     assert enabled == ENABLED_BY_DEFAULT
-    assert [len(enabled[m]) for m in ("WEM3080", "WEM3080T")] == [9, 16]
+    assert [len(enabled[m]) for m in ("WEM3080", "WEM3080T")] == [10, 17]
 
 
 @pytest.mark.freeze_time(FROZEN)

@@ -226,6 +226,7 @@ def sensor_descriptions() -> list[Any]:
         *sensor.ANALYTICS_SENSORS,
         *sensor.USAGE_SENSORS,
         *sensor.ACCOUNT_SENSORS,
+        *sensor.HISTORY_SENSORS,
     ]
 
 

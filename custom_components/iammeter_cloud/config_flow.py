@@ -57,10 +57,12 @@ from .const import (
     CONF_ADVANCED,
     CONF_API_URL,
     CONF_ENERGY_DASHBOARD,
+    CONF_IMPORT_HISTORY,
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
     CONF_METERS,
     CONF_ROLES,
+    DEFAULT_IMPORT_HISTORY,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     MAX_SCAN_INTERVAL,
@@ -682,7 +684,9 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
         placeholders: dict[str, str] = {}
         chosen: list[str] = list(entry.options.get(CONF_METERS, []))
         interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        history = entry.options.get(CONF_IMPORT_HISTORY, DEFAULT_IMPORT_HISTORY)
         if user_input is not None:
+            history = user_input.get(CONF_IMPORT_HISTORY, history)
             chosen = _clean_sns(user_input[CONF_METERS])
             new = [sn for sn in chosen if sn not in entry.options.get(CONF_METERS, [])]
             interval = user_input[CONF_SCAN_INTERVAL]
@@ -700,6 +704,7 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
                     **entry.options,
                     CONF_METERS: chosen,
                     CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                    CONF_IMPORT_HISTORY: bool(history),
                 }
                 if CONF_ROLES in options:  # a removed meter's roles go with it
                     options[CONF_ROLES] = {
@@ -712,7 +717,10 @@ class IammeterOptionsFlow(OptionsFlowWithReload):
             listed = await client.meters()
             self._listed, self._listed_ok = listed or [], listed is not None
         schema = _meters_schema(self._listed, chosen).extend(
-            {vol.Required(CONF_SCAN_INTERVAL, default=interval): INTERVAL}
+            {
+                vol.Required(CONF_SCAN_INTERVAL, default=interval): INTERVAL,
+                vol.Required(CONF_IMPORT_HISTORY, default=history): bool,
+            }
         )
         return self.async_show_form(
             step_id="settings",

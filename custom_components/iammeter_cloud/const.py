@@ -28,6 +28,9 @@ CONF_ROLES: Final = "roles"
 # A request to add the entry's meters to the Energy dashboard at its next setup
 # (once their sensors exist); removed when done.
 CONF_ENERGY_DASHBOARD: Final = "energy_dashboard"
+# Import the cloud's history of a meter's first days on its first setup (option).
+CONF_IMPORT_HISTORY: Final = "import_history"
+DEFAULT_IMPORT_HISTORY: Final = True
 
 # The quota ledger's bucket of the latest-reading calls (`meterdata`, `meterdata2`).
 LATEST: Final = "meterdata"
@@ -35,6 +38,8 @@ LATEST: Final = "meterdata"
 HISTORY: Final = "history"
 # The cloud keeps this many days of history (and of analyses), today included.
 HISTORY_DAYS: Final = 31
+# A meter's first setup imports at most this many days of hourly history.
+HISTORY_IMPORT_DAYS: Final = 30
 
 # The quota budgets of the shared ledger, by bucket: the vendor's documented
 # ones, and ours for history (`meterdatalist`/`meterdatalist2`), for which the

@@ -37,7 +37,13 @@ from .const import (
     SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
-from .data import AVAILABILITY_DAYS, AnalyticsData, MeterData, is_all_zero
+from .data import (
+    AVAILABILITY_DAYS,
+    AnalyticsData,
+    HistoryImport,
+    MeterData,
+    is_all_zero,
+)
 from .energy import MeterEnergy, counters, roles_of
 from .errors import no_valid_reading, quota_update_failed, update_failed
 from .helpers import format_local_time
@@ -52,7 +58,10 @@ from .store import AnalysisAttempts, IammeterStore, MeterRecord
 
 type IammeterConfigEntry = ConfigEntry[IammeterRuntimeData]
 type IammeterCoordinator = (
-    IammeterMeterCoordinator | IammeterAnalyticsCoordinator | IammeterUsageCoordinator
+    IammeterMeterCoordinator
+    | IammeterAnalyticsCoordinator
+    | IammeterUsageCoordinator
+    | IammeterHistoryCoordinator
 )
 
 ANALYTICS_CHECK_INTERVAL = timedelta(hours=1)
@@ -73,12 +82,15 @@ class IammeterRuntimeData:
     analytics: dict[str, IammeterAnalyticsCoordinator] = field(default_factory=dict)
     calls: dict[str, IammeterUsageCoordinator] = field(default_factory=dict)
     """Each meter's readings in the hour."""
+    history: dict[str, IammeterHistoryCoordinator] = field(default_factory=dict)
+    """Each meter's history import on its first setup."""
 
     def add_meter(self, meter: MeterCoordinators) -> None:
         """A meter's coordinators, once its first reading is there."""
         self.coordinators[meter.sn] = meter.meter
         self.analytics[meter.sn] = meter.analytics
         self.calls[meter.sn] = meter.calls
+        self.history[meter.sn] = meter.history
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,7 @@ class MeterCoordinators:
     meter: IammeterMeterCoordinator
     analytics: IammeterAnalyticsCoordinator
     calls: IammeterUsageCoordinator
+    history: IammeterHistoryCoordinator
 
     @classmethod
     def create(
@@ -103,6 +116,7 @@ class MeterCoordinators:
             IammeterMeterCoordinator(hass, entry, account, sn, name),
             IammeterAnalyticsCoordinator(hass, entry, account, sn),
             IammeterUsageCoordinator(hass, entry, account, sn),
+            IammeterHistoryCoordinator(hass, entry, account.store, sn),
         )
 
     @property
@@ -634,3 +648,38 @@ class IammeterUsageCoordinator(DataUpdateCoordinator[ApiUsage]):
 
     async def _async_update_data(self) -> ApiUsage:
         return self._count()
+
+
+# --- the history import's status ----------------------------------------------------
+
+
+class IammeterHistoryCoordinator(DataUpdateCoordinator[HistoryImport]):
+    """Where the import of a meter's history stands (no call of its own: the
+    backfill sets it; kept in the store)."""
+
+    config_entry: IammeterConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: IammeterConfigEntry,
+        store: IammeterStore,
+        sn: str,
+    ) -> None:
+        """The status of meter `sn`, as stored."""
+        super().__init__(
+            hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {sn} history import"
+        )
+        self.store = store
+        self.sn = sn
+        self.data = store.meter(sn).history
+
+    async def _async_update_data(self) -> HistoryImport:
+        return self.store.meter(self.sn).history
+
+    @callback
+    def async_set(self, status: HistoryImport) -> None:
+        """A new status: stored and shown."""
+        self.store.meter(self.sn).history = status
+        self.store.async_schedule_save()
+        self.async_set_updated_data(status)

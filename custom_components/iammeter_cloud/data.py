@@ -196,3 +196,53 @@ def _stored_time(value: object) -> datetime | None:
         return parse_local_time(value, time_zone, "analytics")
     except IammeterError:
         return None
+
+
+# The states of a meter's history import (its diagnostic sensor's options).
+IMPORT_IMPORTING: Final = "importing"
+"""To do: waiting for the recorder's first statistics, or the call is under way."""
+IMPORT_WAITING: Final = "waiting"
+"""The history was refused (quota, error): tried again at `retry_at`."""
+IMPORT_DONE: Final = "imported"
+IMPORT_OFF: Final = "off"
+"""The option was off when the meter was first set up."""
+IMPORT_NOT_NEEDED: Final = "not_needed"
+"""The meter had statistics (or was set up before this version): nothing to do."""
+IMPORT_STATES: Final = (
+    IMPORT_IMPORTING,
+    IMPORT_WAITING,
+    IMPORT_DONE,
+    IMPORT_OFF,
+    IMPORT_NOT_NEEDED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryImport:
+    """Where the import of a meter's history on its first setup stands."""
+
+    state: str | None = None
+    """One of IMPORT_STATES; None until the meter's first start decided."""
+    hours: int = 0
+    """Hours imported (the most of any statistic)."""
+    start: datetime | None = None
+    """Start of the first hour imported."""
+    end: datetime | None = None
+    """End of the last hour imported (where the live statistics begin)."""
+    retry_at: datetime | None = None
+    """While waiting: when the history is asked for again."""
+
+    @property
+    def days(self) -> float:
+        """The days imported, to a tenth."""
+        return round(self.hours / 24, 1)
+
+    def attributes(self) -> dict[str, Any]:
+        """The sensor's attributes: what was imported, or when it is retried."""
+        return {
+            "days": self.days,
+            "hours": self.hours,
+            "start": None if self.start is None else self.start.isoformat(),
+            "end": None if self.end is None else self.end.isoformat(),
+            "retry_at": None if self.retry_at is None else self.retry_at.isoformat(),
+        }

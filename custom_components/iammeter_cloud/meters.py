@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 
 from .account import IammeterAccount
 from .api import Meter
+from .backfill import async_watch_meter
 from .const import (
     CONF_KNOWN_METERS,
     CONF_METER_NAMES,
@@ -155,6 +156,7 @@ class IammeterMeterWatch:
         )
         await added.async_start(entry)
         async_dispatcher_send(hass, signal_new_meter(entry), sn)
+        async_watch_meter(hass, entry, coordinator)  # gaps; its history
         LOGGER.info(
             "New meter %s (%s) found on the IAMMETER account and added", meter.name, sn
         )

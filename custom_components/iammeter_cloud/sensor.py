@@ -30,7 +30,13 @@ from homeassistant.util import dt as dt_util
 from .api import PhaseValues
 from .const import PHASES, Role
 from .coordinator import ApiUsage, IammeterConfigEntry, IammeterCoordinator
-from .data import AVAILABILITY_DAYS, AnalyticsData, MeterData
+from .data import (
+    AVAILABILITY_DAYS,
+    IMPORT_STATES,
+    AnalyticsData,
+    HistoryImport,
+    MeterData,
+)
 from .energy import (
     KINDS,
     NET,
@@ -46,7 +52,7 @@ from .meters import signal_new_meter
 
 PARALLEL_UPDATES = 0
 
-type Value = float | int | datetime | None
+type Value = float | int | str | datetime | None
 type ValueFn = Callable[[MeterData], Value]
 
 
@@ -69,6 +75,7 @@ class IammeterSensorEntityDescription[D](SensorEntityDescription):
 type MeterSensor = IammeterSensorEntityDescription[MeterData]
 type AnalyticsSensor = IammeterSensorEntityDescription[AnalyticsData]
 type UsageSensor = IammeterSensorEntityDescription[ApiUsage]
+type HistorySensor = IammeterSensorEntityDescription[HistoryImport]
 
 
 def _fresh(data: MeterData) -> bool:
@@ -429,6 +436,21 @@ USAGE_SENSORS: tuple[UsageSensor, ...] = (
 )
 """A meter's latest-reading calls in the sliding hour."""
 
+HISTORY_SENSORS: tuple[HistorySensor, ...] = (
+    IammeterSensorEntityDescription(
+        key="history_import",
+        translation_key="history_import",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(IMPORT_STATES),
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda status: status.state,
+        available_fn=lambda _: True,
+        attributes_fn=lambda status: status.attributes(),
+    ),
+)
+"""The import of the cloud's history on the meter's first setup: importing,
+waiting (for the quota), imported (attribute `days`), off or not needed."""
+
 ACCOUNT_SENSORS: tuple[UsageSensor, ...] = (
     IammeterSensorEntityDescription(
         key="logins_last_day",
@@ -477,6 +499,7 @@ def _meter_sensors(entry: IammeterConfigEntry, sn: str) -> list[SensorEntity]:
         *_sensors(meter, descriptions(meter.data)),
         *_sensors(runtime.analytics[sn], ANALYTICS_SENSORS),
         *_sensors(runtime.calls[sn], USAGE_SENSORS),
+        *_sensors(runtime.history[sn], HISTORY_SENSORS),
     ]
 
 

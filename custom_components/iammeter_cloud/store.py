@@ -38,7 +38,7 @@ from .api import (
     parse_utc_offset,
 )
 from .const import BUDGETS, DOMAIN
-from .data import AnalyticsData
+from .data import IMPORT_STATES, AnalyticsData, HistoryImport
 
 STORAGE_KEY: Final = f"{DOMAIN}.state"
 STORAGE_VERSION: Final = 2
@@ -82,6 +82,8 @@ class MeterRecord:
     """When a counter last went on with a new register (its notice)."""
     added_at: datetime | None = None
     """When the meter was added by itself (its notice)."""
+    history: HistoryImport = field(default_factory=HistoryImport)
+    """The import of the cloud's history on the meter's first setup."""
 
 
 class IammeterStore:
@@ -209,6 +211,7 @@ def dump_meter(meter: MeterRecord) -> dict[str, Any]:
         },
         "reset_at": _iso(meter.reset_at),
         "added_at": _iso(meter.added_at),
+        "history_import": _dump_history(meter.history),
     }
     return {key: value for key, value in result.items() if value is not None}
 
@@ -232,6 +235,34 @@ def _load_meter(data: Mapping[str, Any]) -> MeterRecord:
         gaps=_gaps(backfill.get("gaps")),
         reset_at=_time(data.get("reset_at")),
         added_at=_time(data.get("added_at")),
+        history=_history(data.get("history_import")),
+    )
+
+
+def _dump_history(history: HistoryImport) -> dict[str, Any] | None:
+    if history.state is None:
+        return None
+    return {
+        "state": history.state,
+        "hours": history.hours,
+        "start": _iso(history.start),
+        "end": _iso(history.end),
+        "retry_at": _iso(history.retry_at),
+    }
+
+
+def _history(data: object) -> HistoryImport:
+    found = _dict(data)
+    state = found.get("state")
+    if state not in IMPORT_STATES:
+        return HistoryImport()
+    hours = found.get("hours")
+    return HistoryImport(
+        state=str(state),
+        hours=hours if isinstance(hours, int) and hours >= 0 else 0,
+        start=_time(found.get("start")),
+        end=_time(found.get("end")),
+        retry_at=_time(found.get("retry_at")),
     )
 
 

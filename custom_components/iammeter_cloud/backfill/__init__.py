@@ -45,6 +45,12 @@ from __future__ import annotations
 
 from .gaps import Gap
 from .run import BackfillResult, async_backfill
-from .watcher import async_start_backfill
+from .watcher import async_start_backfill, async_watch_meter
 
-__all__ = ["BackfillResult", "Gap", "async_backfill", "async_start_backfill"]
+__all__ = [
+    "BackfillResult",
+    "Gap",
+    "async_backfill",
+    "async_start_backfill",
+    "async_watch_meter",
+]

@@ -37,7 +37,7 @@ from sqlalchemy import func
 from ..api import Reading
 from ..const import DOMAIN, HISTORY_DAYS, LOGGER, Role
 from ..energy import energy_sensors
-from .series import Anchor, Rows, Target
+from .series import Anchor, LiveStart, Rows, Target
 
 KWH: Final = UnitOfEnergy.KILO_WATT_HOUR
 ANCHOR_LOOKBACK: Final = timedelta(days=HISTORY_DAYS + 7)
@@ -118,9 +118,54 @@ def anchors(hass: HomeAssistant, ids: set[str], before: datetime) -> dict[str, A
     return anchors
 
 
-async def async_import(hass: HomeAssistant, rows: Rows) -> list[str]:
+def live_starts(
+    hass: HomeAssistant, ids: set[str], since: datetime
+) -> dict[str, LiveStart]:
+    """Where each statistic's record begins (from `since` on), and its sum less
+    its state there (kWh).
+
+    The first hourly row, or while the recorder has compiled none yet, the first
+    5-minute row: the record of a new sensor begins with its first state.
+    """
+    found: dict[str, LiveStart] = {}
+    for period in ("hour", "5minute"):
+        wanted = ids - set(found)
+        if not wanted:
+            break
+        rows = statistics_during_period(
+            hass,
+            since,
+            None,
+            wanted,
+            period,
+            {EnergyConverter.UNIT_CLASS: KWH},
+            {"state", "sum"},
+        )
+        for statistic_id, items in rows.items():
+            usable = [
+                r
+                for r in items
+                if r.get("state") is not None and r.get("sum") is not None
+            ]
+            if usable:
+                row = usable[0]
+                found[statistic_id] = LiveStart(
+                    datetime.fromtimestamp(row["start"], UTC).replace(minute=0),
+                    float(row.get("sum") or 0.0) - float(row.get("state") or 0.0),
+                )
+    return found
+
+
+async def async_import(
+    hass: HomeAssistant,
+    rows: Rows,
+    adjust: Mapping[str, tuple[datetime, float]] | None = None,
+) -> list[str]:
     """Import the rows (in each statistic's unit); wait until they are written.
 
+    `adjust`: by statistic, kWh to add to its sums from a time on (after its
+    rows are imported, in the same queue: the recorder's own adjustment of the
+    5-minute and hourly rows, after which it compiles on from the adjusted sum).
     Returns the statistics written to.
     """
     wanted = {entity_id for entity_id, hours in rows.items() if hours}
@@ -152,6 +197,9 @@ async def async_import(hass: HomeAssistant, rows: Rows) -> list[str]:
             for hour, (state, total) in sorted(rows[entity_id].items())
         ]
         async_import_statistics(hass, meta, stats)
+        if adjust and entity_id in adjust:
+            start, kwh = adjust[entity_id]
+            instance.async_adjust_statistics(entity_id, start, kwh, KWH)
         written.append(entity_id)
     await instance.async_block_till_done()
     return written

@@ -19,7 +19,7 @@ from ..helpers import format_local_time
 from . import recorder
 from .gaps import HOUR, Gap, history_request, hour
 from .pending import PendingGaps
-from .series import Point, Rows, Snapshot, Target, series
+from .series import Point, Rows, Snapshot, Target, history_series, series
 
 # Why a backfill wrote nothing (`BackfillResult.reason`).
 NOTHING_TO_DO: Final = "nothing_to_do"
@@ -32,6 +32,7 @@ NO_STATISTICS: Final = "no_statistics"
 """The recorder holds no hourly energy statistics of the meter yet."""
 NO_STATISTICS_BEFORE: Final = "no_statistics_before_range"
 """None before the range: there is no sum to continue from."""
+ROUNDING: Final = 0.01  # kWh: the cloud's counters have 2-3 decimals
 
 
 async def async_backfill(
@@ -54,6 +55,10 @@ async def async_backfill(
         return await run.async_run(run.pending.gaps, None)
     gap = Gap(start, dt_util.utcnow())
     if reason := await run.async_unfillable(gap):
+        if reason == NO_STATISTICS_BEFORE:  # the history before the record
+            return await run.async_import_history(
+                start, before_call=before_call, every_sensor=False
+            )
         return BackfillResult(coordinator.sn, reason=reason)
     if before_call is not None:
         before_call()
@@ -187,11 +192,64 @@ class BackfillRun:
             self.pending.keep([*left, *found_since])
         return self._result(rows, complete=not left, written=written)
 
+    async def async_import_history(
+        self,
+        start: datetime,
+        *,
+        before_call: Callable[[], None] | None = None,
+        every_sensor: bool = True,
+    ) -> BackfillResult:
+        """Import the hours from `start` up to where each energy statistic's
+        record begins (one history call), and move the record's sums up by the
+        energy imported, so that it continues from the imported sums.
+
+        Raises NotReadyError (no call made) while a sensor has no record yet
+        (the recorder compiles its first 5-minute row within minutes), unless
+        not `every_sensor`: then those that have one (while none has, still).
+        """
+        data = self.coordinator.data
+        targets = recorder.targets(self.hass, self.sn, data.reading, data.roles)
+        if not targets:
+            return BackfillResult(self.sn, reason=NO_RECORDED_SENSORS)
+        first_hour = hour(start)
+        ids = {target.entity_id for target in targets}
+        starts = await get_instance(self.hass).async_add_executor_job(
+            recorder.live_starts, self.hass, ids, first_hour
+        )
+        if not starts or (every_sensor and set(starts) != ids):
+            raise NotReadyError
+        wanted = [
+            t
+            for t in targets
+            if (live := starts.get(t.entity_id)) is not None and live.hour > first_hour
+        ]
+        if not wanted:
+            return BackfillResult(self.sn, reason=NOTHING_TO_DO)
+        if before_call is not None:
+            before_call()
+        snapshot = await self._async_fetch(first_hour)
+        self.snapshot = snapshot
+        rows: Rows = {}
+        adjustments: dict[str, tuple[datetime, float]] = {}
+        for target in wanted:
+            live = starts[target.entity_id]
+            found, zero = history_series(target, first_hour, live.hour, snapshot)
+            shift = -zero - live.offset
+            if not found or shift < -ROUNDING:
+                LOGGER.debug("%s: no history before its record", target.entity_id)
+                continue
+            rows[target.entity_id] = found
+            adjustments[target.entity_id] = (live.hour, max(shift, 0.0))
+        written = await recorder.async_import(self.hass, rows, adjustments)
+        return self._result(rows, complete=True, written=written, log=False)
+
     def _result(
         self,
         rows: Mapping[str, Mapping[datetime, tuple[float, float]]],
         complete: bool,
         written: Sequence[str],
+        *,
+        log: bool = True,
     ) -> BackfillResult:
         hours = [hour for entity_id in written for hour in rows[entity_id]]
         if not hours:
@@ -205,6 +263,8 @@ class BackfillRun:
             end=max(hours) + HOUR,
             complete=complete,
         )
+        if not log:
+            return result
         LOGGER.info(
             "Meter %s: filled %s hours (%s to %s) of %s energy statistics from the"
             " cloud's history",

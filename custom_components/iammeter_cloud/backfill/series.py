@@ -56,6 +56,15 @@ class Anchor:
     sum: float
 
 
+@dataclass(frozen=True, slots=True)
+class LiveStart:
+    """Where a statistic's record begins: the hour, and its sum less its state
+    (kWh; constant while the sensor's value never falls)."""
+
+    hour: datetime
+    offset: float
+
+
 def replay(
     points: Sequence[Point],
     key: str,
@@ -170,3 +179,41 @@ def _rising(energy: Sequence[float]) -> list[float]:
         top = max(top, value)
         result.append(top)
     return result
+
+
+def history_series(
+    target: Target, first_hour: datetime, end: datetime, snapshot: Snapshot
+) -> tuple[dict[datetime, tuple[float, float]], float]:
+    """(state, sum) in kWh of each hour from `first_hour` up to `end`, for a
+    statistic without a record before `end`, and the sensor's value at the
+    history's first point (the sums' zero).
+
+    The sums count from 0 at the history's first point on (the hour holding it
+    counts from there); hours that end before it are left out. The states are
+    the values the sensor shows, anchored backwards from its value now, like
+    a gap's.
+    """
+    hours = []
+    hour = first_hour
+    while hour < end:
+        hours.append(hour)
+        hour += HOUR
+    first = snapshot.first
+    keys = target.sensor.counters
+    if first is None:  # never: the reading shown ends the points
+        return {}, 0.0
+    ends = [*(h + HOUR for h in hours), snapshot.reference]
+    totals = [0.0] * len(ends)
+    for key in keys:
+        for index, values in enumerate(replay(snapshot.points, key, first_hour, ends)):
+            totals[index] += 0.0 if values is None else values[1]
+    start = _first_sum(snapshot.points, keys, first_hour)
+    shown = snapshot.live.get(target.sensor.shown, totals[-1])
+    zero = shown - (totals[-1] - start)
+    counted = _rising([t - start for t in totals[:-1]])
+    rows = {
+        hour: (round(zero + counted[index], 3), counted[index])
+        for index, hour in enumerate(hours)
+        if hour + HOUR > first
+    }
+    return rows, zero
