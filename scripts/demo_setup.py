@@ -1,30 +1,26 @@
 """Prepare a running dev Home Assistant for `scripts/develop --demo`.
 
 Idempotent: every step checks first, so a second run on a prepared config/ only
-logs in. Steps: onboarding with the demo user, the integration against the cloud
-simulator (demo account, both meters), and the Energy dashboard: the three-phase
-meter's import/export totals as the grid, the export of its phase B (where the
-simulator's PV inverter is) as solar production, and the single-phase meter, a
-circuit behind the House's phase A in the simulator's demo, as a device (with two
-days of hourly history from the simulator, on the first run). The dashboard's
-validation then finds no issue, and no hour shows more device consumption than
-home consumption. Radio Browser, which onboarding adds, is removed: without
-internet it holds up every start. Uses only the standard library and aiohttp (both
-in the project environment).
+logs in. Steps: onboarding with the demo user, and the integration against the
+cloud simulator (demo account, both meters) through its config flow as a user
+sets it up: the House's phase B (where the simulator's PV inverter is) gets the
+role *solar*, the Garage (a circuit behind the House's phase A in the
+simulator's demo) the role *device*, and *Finish and add to the Energy
+dashboard*: the integration itself sets up the Energy dashboard (grid from the
+House's totals of phases A and C, solar from phase B, the Garage as a device)
+and imports the last 30 days of history (its day-one import, in the
+background, once the recorder has its first 5-minute statistics). Radio
+Browser, which onboarding adds, is removed: without internet it holds up every
+start. Uses only the standard library and aiohttp (both in the project
+environment).
 
     python scripts/demo_setup.py --ha http://127.0.0.1:8123 --sim http://127.0.0.1:8124
-
-`--settle` (run by scripts/develop in the background once the demo is ready)
-only finishes the imported history: once the recorder has compiled its first
-5-minute statistics, it shifts every sum so that the first imported hour starts
-at 0 (see `continue_sums`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 import itertools
 import sys
@@ -37,9 +33,10 @@ HA_USER, HA_PASSWORD, HA_NAME = "demo", "demo-password", "Demo"
 CLOUD_USER, CLOUD_PASSWORD = "demo@example.com", "demo-password"
 DOMAIN = "iammeter_cloud"
 GRID_SN, DEVICE_SN = "SIM3PHASE001", "SIM1PHASE001"
-# The simulator's House has its PV inverter on phase B: that phase's export is the
-# demo's solar production (until phase roles say so; disabled by default).
-SOLAR_KEY = f"{GRID_SN}_b_energy_export"
+# The demo's wiring: the simulator's House has its PV inverter on phase B; the
+# Garage is a circuit behind the House's phase A.
+ROLES = {GRID_SN: {"a": "grid", "b": "solar", "c": "grid"}, DEVICE_SN: {"a": "device"}}
+SOLAR_KEY = f"{GRID_SN}_b_solar_energy"
 STEPS = ("user", "core_config", "analytics", "integration")
 
 
@@ -248,347 +245,58 @@ async def add_integration(ha: HomeAssistant, sim_url: str) -> None:
     )
     if answer.get("step_id") == "meters":
         answer = await ha.request("POST", path, json={"meters": [DEVICE_SN, GRID_SN]})
-    if answer.get("type") == "menu":  # every phase grid; the dashboard: below
-        answer = await ha.request("POST", path, json={"next_step_id": "finish"})
+    for sn, roles in ROLES.items():  # the menu: each meter's phase roles
+        if answer.get("type") != "menu":
+            break
+        answer = await ha.request("POST", path, json={"next_step_id": "roles"})
+        if answer.get("step_id") == "roles":
+            answer = await ha.request("POST", path, json={"meter": sn})
+        answer = await ha.request("POST", path, json=roles)
+    if answer.get("type") == "menu":
+        answer = await ha.request("POST", path, json={"next_step_id": "finish_energy"})
     if answer.get("type") != "create_entry":
         raise SetupError(f"config flow did not create an entry: {answer}")
     log(f"integration added for {CLOUD_USER} (simulator {sim_url})")
 
 
-async def entity_ids(ha: HomeAssistant, patience: float) -> dict[str, str]:
-    """Our entity ids by unique id, once the entry has created its entities."""
-    wanted = {
-        f"{GRID_SN}_energy_import",
-        f"{GRID_SN}_energy_export",
-        f"{GRID_SN}_power",
-        f"{DEVICE_SN}_energy_import",
-        f"{DEVICE_SN}_power",
-        SOLAR_KEY,
-    }
+async def wait_for_solar(ha: HomeAssistant, patience: float) -> str:
+    """The House's solar energy sensor, once it shows a value (the role's
+    sensors exist: the integration adds them to the Energy dashboard then)."""
     deadline = time.monotonic() + patience
     while True:
         (registry,) = await ha.ws({"type": "config/entity_registry/list"})
-        found = {
-            e["unique_id"]: e["entity_id"]
+        found = [
+            e["entity_id"]
             for e in registry
-            if e["platform"] == DOMAIN and e["unique_id"] in wanted
-        }
-        if len(found) == len(wanted):
-            return found
-        if time.monotonic() > deadline:
-            raise SetupError(f"entities missing: {sorted(wanted - set(found))}")
-        await asyncio.sleep(1)
+            if e["platform"] == DOMAIN and e["unique_id"] == SOLAR_KEY
+        ]
+        try:
+            state = await ha.request("GET", f"/api/states/{found[0]}")
+            float(state["state"])
+        except (IndexError, SetupError, ValueError):
+            if time.monotonic() > deadline:
+                raise SetupError(f"{SOLAR_KEY} has no value") from None
+            await asyncio.sleep(1)
+        else:
+            return str(found[0])
 
 
-async def enable_solar(ha: HomeAssistant, ids: dict[str, str], patience: float) -> None:
-    """Enable the phase-B export sensor (disabled by default) and wait for its state.
-
-    The entry is reloaded at once instead of after the registry's 30 s delay.
-    """
-    entity_id = ids[SOLAR_KEY]
-    (entry,) = await ha.ws(
-        {"type": "config/entity_registry/get", "entity_id": entity_id}
-    )
-    if entry["disabled_by"] is not None:
-        await ha.ws(
-            {
-                "type": "config/entity_registry/update",
-                "entity_id": entity_id,
-                "disabled_by": None,
-            }
-        )
-        await ha.request(
-            "POST",
-            f"/api/config/config_entries/entry/{entry['config_entry_id']}/reload",
-        )
-        log(f"enabled {entity_id} (the demo's solar production)")
+async def log_energy_dashboard(ha: HomeAssistant, patience: float) -> None:
+    """What the integration put into the Energy dashboard."""
     deadline = time.monotonic() + patience
     while True:
         try:
-            state = await ha.request("GET", f"/api/states/{entity_id}")
-            float(state["state"])
-        except (SetupError, ValueError):
-            if time.monotonic() > deadline:
-                raise SetupError(f"{entity_id} has no value") from None
-            await asyncio.sleep(1)
-        else:
+            (prefs,) = await ha.ws({"type": "energy/get_prefs"})
+        except SetupError:
+            prefs = None
+        if prefs and prefs.get("energy_sources"):
+            kinds = [source["type"] for source in prefs["energy_sources"]]
+            devices = len(prefs.get("device_consumption", []))
+            log(f"Energy dashboard: {', '.join(kinds)}; {devices} device(s)")
             return
-
-
-async def energy_dashboard(ha: HomeAssistant, ids: dict[str, str]) -> bool:
-    """Grid import/export (and power) from the three-phase totals, solar from its
-    phase B's export; Garage as device.
-
-    Left alone when any energy source is configured already (yours to change).
-    True when configured now.
-    """
-    try:
-        (prefs,) = await ha.ws({"type": "energy/get_prefs"})
-    except SetupError as err:
-        if "not_found" not in str(err):  # not_found: "No prefs", never saved
-            raise
-        prefs = None
-    if prefs and (prefs.get("energy_sources") or prefs.get("device_consumption")):
-        log("Energy dashboard already configured")
-        return False
-    grid = {
-        "type": "grid",
-        "stat_energy_from": ids[f"{GRID_SN}_energy_import"],
-        "stat_energy_to": ids[f"{GRID_SN}_energy_export"],
-        "power_config": {"stat_rate": ids[f"{GRID_SN}_power"]},
-        "cost_adjustment_day": 0,
-    }
-    # Before Home Assistant 2026.x a grid had lists of flows, each with its prices,
-    # and no power.
-    legacy_grid = {
-        "type": "grid",
-        "flow_from": [
-            {
-                "stat_energy_from": grid["stat_energy_from"],
-                "stat_cost": None,
-                "entity_energy_price": None,
-                "number_energy_price": None,
-            }
-        ],
-        "flow_to": [
-            {
-                "stat_energy_to": grid["stat_energy_to"],
-                "stat_compensation": None,
-                "entity_energy_price": None,
-                "number_energy_price": None,
-            }
-        ],
-        "cost_adjustment_day": 0,
-    }
-    solar = {
-        "type": "solar",
-        "stat_energy_from": ids[SOLAR_KEY],
-        "config_entry_solar_forecast": None,
-    }
-    device = {
-        "stat_consumption": ids[f"{DEVICE_SN}_energy_import"],
-        "stat_rate": ids[f"{DEVICE_SN}_power"],
-    }
-    for source in (grid, legacy_grid):
-        try:
-            await ha.ws(
-                {
-                    "type": "energy/save_prefs",
-                    "energy_sources": [source, solar],
-                    "device_consumption": [device],
-                }
-            )
-        except SetupError as err:
-            if source is legacy_grid or "flow_from" not in str(err):
-                raise
-        else:
-            break
-    log(
-        f"Energy dashboard: grid {grid['stat_energy_from']} / "
-        f"{grid['stat_energy_to']}, solar {solar['stat_energy_from']}, "
-        f"device {device['stat_consumption']}"
-    )
-    return True
-
-
-def _energy_metadata(entity_id: str) -> dict[str, Any]:
-    return {
-        "has_mean": False,
-        "mean_type": 0,
-        "has_sum": True,
-        "name": None,
-        "source": "recorder",
-        "statistic_id": entity_id,
-        "unit_class": "energy",
-        "unit_of_measurement": "kWh",
-    }
-
-
-def _power_metadata(entity_id: str) -> dict[str, Any]:
-    return {
-        "has_mean": True,
-        "mean_type": 1,  # arithmetic
-        "has_sum": False,
-        "name": None,
-        "source": "recorder",
-        "statistic_id": entity_id,
-        "unit_class": "power",
-        "unit_of_measurement": "W",
-    }
-
-
-# What each statistic is of a meter's history point (the rows of `values`:
-# V, A, W, PF, import kWh, export kWh): the totals are the phases' sums (a 4th
-# row would be the net one), the solar production phase B's export.
-ENERGY_OF: dict[str, Any] = {
-    "energy_import": lambda rows: sum(r[4] for r in rows[:3]),
-    "energy_export": lambda rows: sum(r[5] for r in rows[:3]),
-    "b_energy_export": lambda rows: rows[1][5],
-}
-
-
-async def backfill(ha: HomeAssistant, sim_url: str, ids: dict[str, str]) -> None:
-    """Hourly statistics of the last two days, from the simulator's history.
-
-    So that the Energy dashboard has bars at once, and the grid's power has
-    statistics before the recorder's first 5-minute run (the dashboard's
-    validation asks for them). Energy sums are relative to the sensor's current
-    state: the recorder starts its own sums at 0 from (about) that state, so the
-    imported hours join its statistics without a step. The first of them is a
-    baseline hour (the history's first point, no growth of its own): Home
-    Assistant counts a first hour's change from 0, so its sum must become 0,
-    which `continue_sums` does once the recorder has sums of its own to shift
-    along (until then this hour shows the history's whole growth, negative).
-    """
-    answer = await ha.request(
-        "POST",
-        f"{sim_url}/api/v1/user/login",
-        auth=False,
-        json={"userName": CLOUD_USER, "password": CLOUD_PASSWORD},
-    )
-    token = answer["data"]["token"]
-    now = datetime.now(UTC)
-    this_hour = now.replace(minute=0, second=0, microsecond=0)
-    params = {
-        "startTime": (now - timedelta(days=2)).date().isoformat(),
-        "endTime": now.date().isoformat(),
-        "interval": "3600",
-    }
-    messages = []
-    for sn in (GRID_SN, DEVICE_SN):
-        answer = await ha.request(
-            "GET",
-            f"{sim_url}/api/v1/site/meterdatalist2/{sn}",
-            auth=False,
-            headers={"token": token},
-            params=params,
-        )
-        points: dict[datetime, list[list[float]]] = {}
-        for point in answer["data"] or []:
-            at = datetime.strptime(point["gmtTime"], "%Y/%m/%d %H:%M:%S")
-            points[at.replace(tzinfo=UTC)] = point["values"]
-        ends = sorted(end for end in points if end <= this_hour)
-        # The first point is the baseline hour's end; every later hour that
-        # has the point before it grows from there.
-        hours = [
-            (end, points[end])
-            for end in ends
-            if end == ends[0] or end - timedelta(hours=1) in points
-        ]
-        for key, energy in ENERGY_OF.items():
-            entity_id = ids.get(f"{sn}_{key}")
-            if entity_id is None:
-                continue
-            state = await ha.request("GET", f"/api/states/{entity_id}")
-            try:
-                zero = float(state["state"])
-            except ValueError:
-                continue
-            stats = [
-                {
-                    "start": (end - timedelta(hours=1)).isoformat(),
-                    "state": energy(values),
-                    "sum": energy(values) - zero,
-                }
-                for end, values in hours
-            ]
-            messages.append(
-                {
-                    "type": "recorder/import_statistics",
-                    "metadata": _energy_metadata(entity_id),
-                    "stats": stats,
-                }
-            )
-        if (entity_id := ids.get(f"{sn}_power")) is not None:
-            # The hour's mean, minimum and maximum: the power at its end (one
-            # value an hour is what the history holds).
-            stats = []
-            for end, values in hours:
-                watts = sum(r[2] for r in values[:3])
-                stats.append(
-                    {
-                        "start": (end - timedelta(hours=1)).isoformat(),
-                        "mean": watts,
-                        "min": watts,
-                        "max": watts,
-                    }
-                )
-            messages.append(
-                {
-                    "type": "recorder/import_statistics",
-                    "metadata": _power_metadata(entity_id),
-                    "stats": stats,
-                }
-            )
-    await ha.ws(*messages)
-    log(f"Energy dashboard: {len(hours)} past hours of {len(messages)} statistics")
-
-
-async def continue_sums(ha: HomeAssistant, patience: float) -> None:
-    """Shift the demo's energy sums so that the first hour's is 0.
-
-    The imported sums end at about 0 where the recorder's own begin, so the
-    first imported hour has the history's whole growth, negative, as its sum:
-    Home Assistant takes it as that hour's change. Once the recorder has
-    compiled its first 5-minute statistics (its sums continue from the newest
-    of them), every sum, imported or compiled, is moved by the same amount:
-    the first hour's sum is 0 and no hour's change is altered. Idempotent: a
-    first sum of 0 is left alone.
-    """
-    try:
-        (prefs,) = await ha.ws({"type": "energy/get_prefs"})
-    except SetupError:  # no Energy dashboard (removed since): nothing to do
-        return
-    stats = {
-        source[key]
-        for source in prefs.get("energy_sources", [])
-        for key in ("stat_energy_from", "stat_energy_to")
-        if source.get(key)
-    } | {d["stat_consumption"] for d in prefs.get("device_consumption", [])}
-    now = datetime.now(UTC)
-    deadline = time.monotonic() + patience
-    moved = 0
-    for statistic_id in sorted(stats):
-        (hourly,) = await ha.ws(
-            {
-                "type": "recorder/statistics_during_period",
-                "start_time": (now - timedelta(days=5)).isoformat(),
-                "statistic_ids": [statistic_id],
-                "period": "hour",
-                "types": ["sum"],
-            }
-        )
-        rows = hourly.get(statistic_id) or []
-        if not rows or abs(rows[0]["sum"] or 0) < 1e-9:
-            continue
-        while True:  # the recorder's own first sums (their start: at least now)
-            (short,) = await ha.ws(
-                {
-                    "type": "recorder/statistics_during_period",
-                    "start_time": (now - timedelta(hours=1)).isoformat(),
-                    "statistic_ids": [statistic_id],
-                    "period": "5minute",
-                    "types": ["sum"],
-                }
-            )
-            if short.get(statistic_id):
-                break
-            if time.monotonic() > deadline:
-                raise SetupError(f"no 5-minute statistics of {statistic_id} yet")
-            await asyncio.sleep(10)
-        start = datetime.fromtimestamp(rows[0]["start"] / 1000, UTC)
-        await ha.ws(
-            {
-                "type": "recorder/adjust_sum_statistics",
-                "statistic_id": statistic_id,
-                "start_time": start.isoformat(),
-                "adjustment": -rows[0]["sum"],
-                "adjustment_unit_of_measurement": "kWh",
-            }
-        )
-        moved += 1
-    if moved:
-        log(f"Energy dashboard: the history's sums start at 0 ({moved} statistics)")
+        if time.monotonic() > deadline:
+            raise SetupError("the Energy dashboard was not set up")
+        await asyncio.sleep(1)
 
 
 async def main(argv: list[str] | None = None) -> None:
@@ -597,19 +305,11 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ha", default="http://127.0.0.1:8123")
     parser.add_argument("--sim", default="http://127.0.0.1:8124")
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument(
-        "--settle", action="store_true", help="only finish the imported history"
-    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         ha = HomeAssistant(session, args.ha)
-        if args.settle:
-            await ha.wait_until_up(args.timeout)
-            await ha.login()
-            await continue_sums(ha, args.timeout)
-            return
         status = await ha.wait_until_up(args.timeout)
         just_onboarded = await onboard(ha, status)
         dropping = asyncio.create_task(
@@ -617,10 +317,8 @@ async def main(argv: list[str] | None = None) -> None:
         )
         await ha.wait_until_running(args.timeout)
         await add_integration(ha, args.sim)
-        ids = await entity_ids(ha, 120)
-        await enable_solar(ha, ids, 120)
-        if await energy_dashboard(ha, ids):
-            await backfill(ha, args.sim, ids)
+        await wait_for_solar(ha, 120)
+        await log_energy_dashboard(ha, 60)
         await dropping
     log(f"ready in {time.monotonic() - started:.1f} s")
 

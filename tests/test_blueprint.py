@@ -30,7 +30,11 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.iammeter_cloud.const import DOMAIN
-from custom_components.iammeter_cloud.sensor import ANALYTICS_SENSORS, METER_SENSORS
+from custom_components.iammeter_cloud.sensor import (
+    ANALYTICS_SENSORS,
+    METER_SENSORS,
+    ROLE_SENSORS,
+)
 
 ROOT = Path(__file__).parents[1]
 BLUEPRINT = ROOT / "blueprints" / "automation" / DOMAIN / "power_threshold.yaml"
@@ -123,7 +127,15 @@ async def test_blueprint_offers_the_live_power_sensors_only(
         for d in METER_SENSORS
         if d.device_class == SensorDeviceClass.POWER and d.live
     }
-    assert live_power == {"power", "a_power", "b_power", "c_power", "net_power"}
+    roles = {d.key for d in ROLE_SENSORS if d.device_class == SensorDeviceClass.POWER}
+    assert roles == {
+        f"{row}{key}_power"
+        for row in ("", "a_", "b_", "c_")
+        for key in ("solar", "battery", "device")
+    }
+    # The roles' power (solar, battery, device) is live too: offered where a
+    # phase has a role.
+    assert live_power == {"power", "a_power", "b_power", "c_power", "net_power"} | roles
     assert not any(d.device_class == SensorDeviceClass.POWER for d in ANALYTICS_SENSORS)
 
 

@@ -392,7 +392,7 @@ async def test_options_turn_the_history_import_off(
 ) -> None:
     """One checkbox, on by default; it is kept with the other options."""
     entry = init_integration
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     schema = result["data_schema"].schema
     [key] = [k for k in schema if k == CONF_IMPORT_HISTORY]
     assert key.default() is True
@@ -403,7 +403,7 @@ async def test_options_turn_the_history_import_off(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options[CONF_IMPORT_HISTORY] is False
-    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await open_settings(hass, entry.entry_id)
     [key] = [k for k in result["data_schema"].schema if k == CONF_IMPORT_HISTORY]
     assert key.default() is False
 

@@ -44,6 +44,7 @@ from custom_components.iammeter_cloud.store import (
     _load_meter,
     dump_meter,
 )
+from tests.common import open_settings
 from tests.conftest import SN1, SN3
 from tests.simulator import CloudSimulator, server as sim_server
 from tests.test_backfill import (
@@ -465,7 +466,7 @@ async def test_meter_added_in_the_options_is_imported(
     )
     await scenario.clock.run("2026-06-15 08:41:00+00:00")
     assert simulator.count("meterdatalist2", SN1) == 1
-    flow = await hass.config_entries.options.async_init(mock_config_entry.entry_id)
+    flow = await open_settings(hass, mock_config_entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         flow["flow_id"],
         {CONF_METERS: [SN1, SN3], "scan_interval": 300, CONF_IMPORT_HISTORY: True},

@@ -4,8 +4,9 @@ Run through `scripts/e2e`, which provides Chromium and Playwright. As a user wou
 
 1. `scripts/develop --demo` on a fresh config folder (artifacts/e2e/config);
 2. log in; Settings → Devices & services → Devices lists both meters;
-3. the three-phase meter's page lists voltage, current and power per phase and
-   the totals of power and energy (the entities enabled by default), and the
+3. the three-phase meter's page lists voltage, current and power per phase, the
+   totals of power and energy of the grid phases A and C, and the solar power
+   and energy of phase B (the demo's wiring), and the
    values equal the simulator's reading at the time Home Assistant shows as the
    last reading;
 4. Add integration → IAMMETER Cloud for a second simulated account: first the
@@ -15,7 +16,10 @@ Run through `scripts/e2e`, which provides Chromium and Playwright. As a user wou
    and its devices;
 5. the refresh action pressed several times: the live values stay available;
 6. the diagnostics dump: the two meters' look-alike serials become two aliases;
-7. the Energy dashboard, and the three-phase meter's page in Polish;
+7. Configure → Phase roles → House: phase C becomes a device, with *Add to
+   the Energy dashboard*: the dialog says what was added, the Energy
+   settings list it; once the day-one history import is done, the Energy
+   dashboard; the three-phase meter's page in Polish;
 8. Ctrl-C stops both processes; a second `--demo` start on the same folder
    (the warm case) reaches a logged-in dashboard again, with both entries.
 
@@ -83,6 +87,10 @@ COLUMNS = {
 }
 PHASES = ("Voltage", "Current", "Power")
 TOTALS = ("Power", "Energy import", "Energy export")
+# The demo's wiring (scripts/demo_setup.py): phase B is a PV inverter (role
+# solar), so the totals are the grid phases A and C.
+GRID_ROWS = (0, 2)
+SOLAR = {"Solar power phase B": (2, 0, -1.0), "Solar energy phase B": (5, 2, 1.0)}
 
 
 class E2EError(Exception):
@@ -385,7 +393,7 @@ def number(text: str) -> float:
 
 def expected_names() -> list[str]:
     names = [f"{kind} phase {p}" for kind in PHASES for p in "ABC"]
-    return names + list(TOTALS)
+    return names + list(TOTALS) + list(SOLAR)
 
 
 def expected_values(rows: list[list[float]]) -> dict[str, tuple[float, int]]:
@@ -395,7 +403,9 @@ def expected_values(rows: list[list[float]]) -> dict[str, tuple[float, int]]:
             for index, phase in enumerate("ABC"):
                 values[f"{kind} phase {phase}"] = (rows[index][column], decimals)
         if kind in TOTALS:
-            values[kind] = (sum(row[column] for row in rows[:3]), decimals)
+            values[kind] = (sum(rows[i][column] for i in GRID_ROWS), decimals)
+    for name, (column, decimals, sign) in SOLAR.items():
+        values[name] = (sign * rows[1][column] + 0.0, decimals)
     return values
 
 
@@ -834,6 +844,63 @@ def polish_device_page(
         expect(page.get_by_text("Sensors", exact=True).first).to_be_visible()
 
 
+def phase_roles_in_options(browser: Browser, develop: Develop, report: Report) -> None:
+    """Configure → Phase roles → House: phase C becomes a device, with the box
+    *Add to the Energy dashboard*: the dialog says what was added (House C as a
+    device; grid and solar, which the dashboard has, are kept), and the
+    Energy dashboard's settings list it."""
+    page = browser.page
+    page.goto(f"{develop.ha_url}/config/integrations/integration/iammeter_cloud")
+    row = page.locator("ha-config-entry-row", has_text=CLOUD_USER).first
+    row.get_by_role("button", name="Configure").first.click()
+    dialog = page.locator("dialog-data-entry-flow")
+    dialog.get_by_text("Phase roles", exact=True).click()
+    dialog.get_by_text("House (SIM3PHASE001)", exact=True).click()
+    dialog.get_by_role("button", name="Next").or_(
+        dialog.get_by_role("button", name="Submit")
+    ).first.click()
+    phase_c = dialog.get_by_text(re.compile(r"^Phase C\b")).first
+    expect(phase_c).to_be_visible()
+    phase_c.click()
+    page.get_by_role("option", name="Device (a load of its own)").click()
+    report.shot(page, "options-phase-roles")
+    dialog.get_by_role("button", name="Submit").click()
+    expect(dialog.get_by_text("Added to the Energy dashboard:")).to_be_visible()
+    expect(dialog.get_by_text(re.compile(r"Devices: House C"))).to_be_visible()
+    report.shot(page, "options-phase-roles-added")
+    dialog.get_by_role("button", name=re.compile("close|finish", re.I)).first.click()
+    page.goto(f"{develop.ha_url}/config/energy")
+    expect(page.get_by_text("House Solar energy phase B").first).to_be_visible()
+    device = re.compile(r"^House (C|Device energy phase C)$")
+    expect(page.get_by_text(device).first).to_be_visible()
+    page.wait_for_timeout(1000)
+    report.shot(page, "energy-config", full_page=True)
+
+
+def history_imported(develop: Develop, token: str, patience: float) -> str:
+    """The House's day-one history import, once done (its sensor's state)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + patience
+    while True:
+        state = _http(
+            f"{develop.ha_url}/api/states/sensor.house_history_import", headers=auth
+        )
+        if state["state"] == "imported":
+            days = state["attributes"].get("days")
+            return f"imported {days} days"
+        if time.monotonic() > deadline:
+            raise E2EError(f"history import still {state['state']}")
+        time.sleep(5)
+
+
+def roles_and_energy(
+    browser: Browser, develop: Develop, token: str, report: Report
+) -> None:
+    phase_roles_in_options(browser, develop, report)
+    report.say(f"  House: {history_imported(develop, token, 600)}")
+    energy_dashboard(browser, report)
+
+
 def energy_dashboard(browser: Browser, report: Report) -> None:
     page = browser.page
     browser.sidebar("Energy")
@@ -910,8 +977,8 @@ def scenario(
             refresh_sequence(browser, develop, token, report)
         with report.step("6. diagnostics: look-alike serials, two aliases"):
             diagnostics_dump(browser, develop, token, report)
-        with report.step("7. Energy dashboard; the meter's page in Polish"):
-            energy_dashboard(browser, report)
+        with report.step("7. phase roles, Energy dashboard; the page in Polish"):
+            roles_and_energy(browser, develop, token, report)
             polish_device_page(browser, develop, token, report)
         if browser.errors:
             report.say(f"  page errors seen: {browser.errors[:5]}")
