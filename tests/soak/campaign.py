@@ -642,17 +642,24 @@ class Campaign:
         self.expect(args["sn"], "meter back online")
         return None
 
+    def _note_change(self, sn: str, at: datetime, row: int | None, kind: str) -> None:
+        """A register change, as of the minute the meter's readings show it
+        (the simulator applies it from `at`'s minute: the reading dated that
+        minute, a little before `at`, already has it)."""
+        minute = from_minute(to_minute(at))
+        self.registers.changes.setdefault(sn, []).append((minute, row, kind))
+
     async def _on_counter_reset(self, _kind: str, args: dict[str, Any]) -> str:
         sn = args["sn"]
         at = self.now() + STEP
         self.meters[sn].reset_counters(at)
-        self.registers.changes.setdefault(sn, []).append((at, None, "reset"))
+        self._note_change(sn, at, None, "reset")
         return "genuine_counter_reset"
 
     async def _on_restored_register(self, _kind: str, args: dict[str, Any]) -> str:
         sn, at = args["sn"], self.now() + STEP
         self.meters[sn].restore_register(at, args["kwh"], args["row"])
-        self.registers.changes.setdefault(sn, []).append((at, args["row"], "restored"))
+        self._note_change(sn, at, args["row"], "restored")
         return f"restored_register_{args['kwh']}kWh"
 
     async def _on_rounded_restore(self, _kind: str, args: dict[str, Any]) -> str:
@@ -663,7 +670,7 @@ class Campaign:
         self.meters[sn].round_up(start, start + timedelta(minutes=args["minutes"]), row)
         at = start + timedelta(minutes=args["restore_after"])
         self.meters[sn].restore_register(at, args["kwh"], row)
-        self.registers.changes.setdefault(sn, []).append((at, row, "restored"))
+        self._note_change(sn, at, row, "restored")
         return "rounded_restore"
 
     async def _on_float_noise(self, _kind: str, args: dict[str, Any]) -> str:
