@@ -64,10 +64,12 @@ async def test_simulated_day(
     cpu = {"seconds": 0.0, "updates": 0}
     accept = IammeterMeterCoordinator._accept
 
-    def timed_accept(self: IammeterMeterCoordinator, reading: Any) -> Any:
+    def timed_accept(
+        self: IammeterMeterCoordinator, reading: Any, received: Any
+    ) -> Any:
         start = time.process_time()
         try:
-            return accept(self, reading)
+            return accept(self, reading, received)
         finally:
             cpu["seconds"] += time.process_time() - start
             cpu["updates"] += 1
