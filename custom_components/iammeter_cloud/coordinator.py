@@ -302,6 +302,11 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 "meterdata2", f"no reading ({self.last_exception})"
             )
 
+    @property
+    def next_due(self) -> datetime | None:
+        """When the next scheduled update is due (None while none is)."""
+        return self._next_due
+
     def _refresh_possible_at(self, now: datetime) -> datetime | None:
         """None if a manual reading may be made now, else when it may."""
         spare = self.account.client.ledger.spare_from(
