@@ -85,10 +85,18 @@ def test_the_phase_is_the_readings_second() -> None:
     assert phase.next_poll(_at(100)) == _at(100)  # nothing known yet
     phase.learn(_at(100), _at(37))
     assert phase.phase == 37
-    # Due 23 s after an upload: moved to 5 s after the next one.
-    assert phase.next_poll(_at(397 + 23)) == _at(457 + AFTER)
+    # Due 23 s after an upload: moved to 5 s after it, if the quota allows ...
+    assert phase.next_poll(_at(397 + 23)) == _at(397 + AFTER)
+
+    def quota(moment: datetime) -> datetime:
+        return max(moment, _at(430))
+
+    # ... else to 5 s after the next one, as when it is due 40 s after one.
+    assert phase.next_poll(_at(397 + 23), quota) == _at(457 + AFTER)
+    assert phase.next_poll(_at(397 + 23), sooner=False) == _at(457 + AFTER)
+    assert phase.next_poll(_at(397 + 40)) == _at(457 + AFTER)
     # Due within the window after an upload: left alone.
-    assert phase.next_poll(_at(397 + 10)) == _at(407)
+    assert phase.next_poll(_at(397 + 7)) == _at(404)
 
 
 def test_a_poll_before_the_upload_moves_later() -> None:

@@ -48,9 +48,9 @@ MAX_SCAN_INTERVAL: Final = 3600
 # meter's upload and the cloud's processing take a moment, and each second of
 # waiting adds only a second to the age of what is shown.
 POLL_AFTER_UPLOAD: Final = timedelta(seconds=5)
-# A poll due within this long after an upload stays where it is (the reading is
-# fresh; moving it would make one interval up to a minute longer) ...
-POLL_WINDOW: Final = timedelta(seconds=15)
+# A poll due within this long after an upload stays where it is; any other is
+# moved to POLL_AFTER_UPLOAD after the nearest upload the quota allows ...
+POLL_WINDOW: Final = timedelta(seconds=8)
 # ... unless an earlier poll there found the upload not yet in the cloud; the
 # delay after the upload then grows by this, up to POLL_AFTER_UPLOAD_MAX.
 POLL_AFTER_UPLOAD_STEP: Final = timedelta(seconds=5)

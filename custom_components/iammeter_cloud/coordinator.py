@@ -71,6 +71,8 @@ DAY = timedelta(days=1)
 MINUTE = 60.0
 # A planned update runs this long after its moment (timers never run early then).
 TIMER_MARGIN = 0.01
+# A planned update is never sooner than this.
+MIN_DELAY = timedelta(seconds=1)
 
 
 @dataclass(slots=True)
@@ -145,12 +147,13 @@ class UploadPhase:
     (POLL_AFTER_UPLOAD), so that the reading it gets is a few seconds old rather
     than up to a minute. A poll due in the window from `low` to `after` +
     (POLL_WINDOW - POLL_AFTER_UPLOAD) seconds after an upload is left where it
-    is; any other is moved to `after` seconds after the next upload -- always
-    later, never earlier (the quota is checked before). Learning: the phase is
-    the newest reading's second; when it moves by more than PHASE_TOLERANCE
-    (the meter's phase drifted), or a poll in the window got the reading one
-    upload older than expected (polled before the upload was in: the delay
-    after the upload grows), the next poll is moved.
+    is; any other is moved to `after` seconds after the nearest upload: the one
+    before if that is at most half a minute sooner and the quota allows a call
+    then and the schedule leaves part of the budget unused, else the next one.
+    Learning: the phase is the newest reading's second; when it moves by more
+    than PHASE_TOLERANCE (the meter's phase drifted), or a poll in the window
+    got the reading one upload older than expected (polled before the upload
+    was in: the delay after the upload grows), the next poll is moved.
     """
 
     phase: float | None = None
@@ -196,15 +199,33 @@ class UploadPhase:
     def _high(self) -> float:
         return self.after + (POLL_WINDOW - POLL_AFTER_UPLOAD).total_seconds()
 
-    def next_poll(self, earliest: datetime) -> datetime:
-        """The moment of the next poll, `earliest` or later."""
+    def next_poll(
+        self,
+        earliest: datetime,
+        free: Callable[[datetime], datetime] = lambda moment: moment,
+        *,
+        sooner: bool = True,
+    ) -> datetime:
+        """The moment of the next poll, near `earliest` (one interval after the
+        last): `free(moment)` is the first moment from `moment` on at which a
+        call is allowed (the quota, not before now). `sooner`: whether a poll
+        may be moved sooner -- not when the schedule uses the whole budget (a
+        poll moved sooner then pushes one an hour later by a minute)."""
+        start = free(earliest)
         if self.phase is None:
-            return earliest
-        position = self.position(earliest)
+            return start
+        position = self.position(start)
         realign, self.realign = self.realign, False
         if not realign and self.low <= position <= self._high:
-            return earliest
-        return earliest + timedelta(seconds=(self.after - position) % MINUTE)
+            return start
+        later = start + timedelta(seconds=(self.after - position) % MINUTE)
+        # The upload before is nearer, and the quota allows a call then: a
+        # little sooner rather than most of a minute later.
+        before = later - timedelta(seconds=MINUTE)
+        near = sooner and earliest - before <= timedelta(seconds=MINUTE / 2)
+        if near and free(before) - before < timedelta(milliseconds=1):
+            return before
+        return later
 
 
 class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
@@ -329,14 +350,21 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     def _plan(self, earliest: datetime) -> None:
         """Run the next scheduled update at `earliest` or, if the budget
         frees later, then -- moved to shortly after the meter's upload."""
-        ledger = self.account.client.ledger
-        free = ledger.next_free(LATEST, self.sn, earliest)
-        target = self.phase.next_poll(max(earliest, free))
+        ledger, now = self.account.client.ledger, dt_util.utcnow()
+
+        def free(moment: datetime) -> datetime:
+            return ledger.next_free(LATEST, self.sn, max(moment, now + MIN_DELAY))
+
+        spare = all(
+            self.interval * budget.limit > budget.window
+            for budget in ledger.budgets.get(LATEST, ())
+        )
+        target = self.phase.next_poll(earliest, free, sooner=spare)
         # DataUpdateCoordinator runs it at int(loop.time()) + its sub-second
         # offset + the interval: make up for both.
         loop_time = self.hass.loop.time()
         offset: float = getattr(self, "_microsecond", RANDOM_MICROSECOND_MAX / 1e6)
-        delay = (target - dt_util.utcnow()).total_seconds()
+        delay = (target - now).total_seconds()
         seconds = delay + loop_time - int(loop_time) - offset + TIMER_MARGIN
         self.update_interval = timedelta(seconds=max(seconds, 1.0))
         self._target = target
