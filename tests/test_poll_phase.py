@@ -94,7 +94,8 @@ def test_the_phase_is_the_readings_second() -> None:
     # ... else to 5 s after the next one, as when it is due 40 s after one.
     assert phase.next_poll(_at(397 + 23), quota) == _at(457 + AFTER)
     assert phase.next_poll(_at(397 + 23), sooner=False) == _at(457 + AFTER)
-    assert phase.next_poll(_at(397 + 40)) == _at(457 + AFTER)
+    assert phase.next_poll(_at(397 + 40)) == _at(397 + AFTER)
+    assert phase.next_poll(_at(397 + 40), sooner=False) == _at(457 + AFTER)
     # Due within the window after an upload: left alone.
     assert phase.next_poll(_at(397 + 7)) == _at(404)
 
@@ -106,8 +107,9 @@ def test_a_poll_before_the_upload_moves_later() -> None:
     # upload was not in the cloud yet.
     phase.learn(_at(361), _at(300))
     assert phase.after == 2 * AFTER
-    assert phase.next_poll(_at(661)) == _at(660 + 2 * AFTER)
-    assert phase.next_poll(_at(960 + 2)) == _at(960 + 2 * AFTER)  # not that early
+    assert phase.next_poll(_at(661), sooner=False) == _at(660 + 2 * AFTER)
+    # Not as early as before, either.
+    assert phase.next_poll(_at(962), sooner=False) == _at(960 + 2 * AFTER)
     # A reading minutes old is a meter that did not upload: nothing learned.
     phase.learn(_at(1270), _at(960))
     assert phase.after == 2 * AFTER
@@ -119,7 +121,7 @@ def test_a_drifted_phase_moves_the_next_poll() -> None:
     assert phase.next_poll(_at(367)) == _at(367)  # in the window
     phase.learn(_at(365), _at(310))  # the meter now uploads at second 10
     assert phase.phase == 10
-    assert phase.next_poll(_at(665)) == _at(670 + AFTER)
+    assert phase.next_poll(_at(665), sooner=False) == _at(670 + AFTER)
 
 
 # --- against the simulator -----------------------------------------------------------

@@ -147,9 +147,9 @@ class UploadPhase:
     (POLL_AFTER_UPLOAD), so that the reading it gets is a few seconds old rather
     than up to a minute. A poll due in the window from `low` to `after` +
     (POLL_WINDOW - POLL_AFTER_UPLOAD) seconds after an upload is left where it
-    is; any other is moved to `after` seconds after the nearest upload: the one
-    before if that is at most half a minute sooner and the quota allows a call
-    then and the schedule leaves part of the budget unused, else the next one.
+    is; any other is moved to `after` seconds after an upload: the one before
+    (less than a minute sooner) if the schedule leaves part of the budget
+    unused and the quota allows a call then, else the next one.
     Learning: the phase is the newest reading's second; when it moves by more
     than PHASE_TOLERANCE (the meter's phase drifted), or a poll in the window
     got the reading one upload older than expected (polled before the upload
@@ -219,11 +219,11 @@ class UploadPhase:
         if not realign and self.low <= position <= self._high:
             return start
         later = start + timedelta(seconds=(self.after - position) % MINUTE)
-        # The upload before is nearer, and the quota allows a call then: a
-        # little sooner rather than most of a minute later.
+        # Where the budget has room: the upload before (less than a minute
+        # sooner), if the quota allows a call then, so that the interval is
+        # not stretched and the reading never older than it.
         before = later - timedelta(seconds=MINUTE)
-        near = sooner and earliest - before <= timedelta(seconds=MINUTE / 2)
-        if near and free(before) - before < timedelta(milliseconds=1):
+        if sooner and free(before) - before < timedelta(milliseconds=1):
             return before
         return later
 
