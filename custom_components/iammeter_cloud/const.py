@@ -55,6 +55,21 @@ DEFAULT_SCAN_INTERVAL: Final = 300
 MIN_SCAN_INTERVAL: Final = 300
 MAX_SCAN_INTERVAL: Final = 3600
 
+# The cloud receives a reading from each meter once a minute, at the meter's own
+# second (its `gmtTime`). A reading is polled this long after that second: the
+# meter's upload and the cloud's processing take a moment, and each second of
+# waiting adds only a second to the age of what is shown.
+POLL_AFTER_UPLOAD: Final = timedelta(seconds=5)
+# A poll due within this long after an upload stays where it is; any other is
+# moved to POLL_AFTER_UPLOAD after the nearest upload the quota allows ...
+POLL_WINDOW: Final = timedelta(seconds=8)
+# ... unless an earlier poll there found the upload not yet in the cloud; the
+# delay after the upload then grows by this, up to POLL_AFTER_UPLOAD_MAX.
+POLL_AFTER_UPLOAD_STEP: Final = timedelta(seconds=5)
+POLL_AFTER_UPLOAD_MAX: Final = timedelta(seconds=30)
+# Readings whose seconds differ by more than this are a new upload phase.
+PHASE_TOLERANCE: Final = timedelta(seconds=2)
+
 # Live values older than this are unavailable: automations must not act on them.
 STALE_AFTER: Final = timedelta(minutes=15)
 # A reading dated further ahead of our clock than this is logged (it counts as

@@ -16,7 +16,10 @@ from datetime import datetime, timedelta
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.event import (
+    RANDOM_MICROSECOND_MAX,
+    async_track_point_in_utc_time,
+)
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -34,6 +37,11 @@ from .const import (
     DOMAIN,
     LATEST,
     LOGGER,
+    PHASE_TOLERANCE,
+    POLL_AFTER_UPLOAD,
+    POLL_AFTER_UPLOAD_MAX,
+    POLL_AFTER_UPLOAD_STEP,
+    POLL_WINDOW,
     SCHEDULE_MAX_GAP,
     STALE_AFTER,
 )
@@ -69,6 +77,11 @@ ANALYSIS_ATTEMPTS_PER_DAY = 2
 USAGE_INTERVAL = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+MINUTE = 60.0
+# A planned update runs this long after its moment (timers never run early then).
+TIMER_MARGIN = 0.01
+# A planned update is never sooner than this.
+MIN_DELAY = timedelta(seconds=1)
 
 
 @dataclass(slots=True)
@@ -139,6 +152,96 @@ class MeterCoordinators:
 # --- the latest reading ------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class UploadPhase:
+    """When a meter uploads, learned from its readings, and when to poll it.
+
+    The cloud receives a reading from each meter once a minute, at the meter's
+    own second (the reading's `gmtTime`). A poll is placed `after` that second
+    (POLL_AFTER_UPLOAD), so that the reading it gets is a few seconds old rather
+    than up to a minute. A poll due in the window from `low` to `after` +
+    (POLL_WINDOW - POLL_AFTER_UPLOAD) seconds after an upload is left where it
+    is; any other is moved to `after` seconds after an upload: the one before
+    (less than a minute sooner) if the schedule leaves part of the budget
+    unused and the quota allows a call then, else the next one.
+    Learning: the phase is the newest reading's second; when it moves by more
+    than PHASE_TOLERANCE (the meter's phase drifted), or a poll in the window
+    got the reading one upload older than expected (polled before the upload
+    was in: the delay after the upload grows), the next poll is moved.
+    """
+
+    phase: float | None = None
+    """The upload second within the minute (0 <= phase < 60), once known."""
+    after: float = POLL_AFTER_UPLOAD.total_seconds()
+    low: float = 0.0
+    realign: bool = False
+    """The next poll is moved to `after` seconds after an upload."""
+
+    def position(self, moment: datetime) -> float:
+        """Seconds since the last upload at `moment` (0 without a phase)."""
+        if self.phase is None:
+            return 0.0
+        return (moment.timestamp() - self.phase) % MINUTE
+
+    def learn(self, polled: datetime, taken: datetime) -> None:
+        """A poll at `polled` got the reading dated `taken` (its `gmtTime`)."""
+        phase = taken.timestamp() % MINUTE
+        if self.phase is None:
+            self.phase = phase
+            return
+        tolerance = PHASE_TOLERANCE.total_seconds()
+        shift = abs(phase - self.phase) % MINUTE
+        if min(shift, MINUTE - shift) > tolerance:
+            LOGGER.debug("Upload second moved from %.0f to %.0f", self.phase, phase)
+            self.phase, self.realign = phase, True
+            return
+        position = self.position(polled)
+        expected = polled.timestamp() - position  # the newest upload by then
+        behind = expected - taken.timestamp()
+        if position <= self._high and MINUTE - tolerance < behind < MINUTE + tolerance:
+            # That upload was not in the cloud yet: poll later after uploads.
+            self.after = min(
+                max(self.after, position) + POLL_AFTER_UPLOAD_STEP.total_seconds(),
+                POLL_AFTER_UPLOAD_MAX.total_seconds(),
+            )
+            self.low = self.after
+            self.realign = True
+            LOGGER.debug("Polled before the upload; now %.0f s after it", self.after)
+        self.phase = phase
+
+    @property
+    def _high(self) -> float:
+        return self.after + (POLL_WINDOW - POLL_AFTER_UPLOAD).total_seconds()
+
+    def next_poll(
+        self,
+        earliest: datetime,
+        free: Callable[[datetime], datetime] = lambda moment: moment,
+        *,
+        sooner: bool = True,
+    ) -> datetime:
+        """The moment of the next poll, near `earliest` (one interval after the
+        last): `free(moment)` is the first moment from `moment` on at which a
+        call is allowed (the quota, not before now). `sooner`: whether a poll
+        may be moved sooner -- not when the schedule uses the whole budget (a
+        poll moved sooner then pushes one an hour later by a minute)."""
+        start = free(earliest)
+        if self.phase is None:
+            return start
+        position = self.position(start)
+        realign, self.realign = self.realign, False
+        if not realign and self.low <= position <= self._high:
+            return start
+        later = start + timedelta(seconds=(self.after - position) % MINUTE)
+        # Where the budget has room: the upload before (less than a minute
+        # sooner), if the quota allows a call then, so that the interval is
+        # not stretched and the reading never older than it.
+        before = later - timedelta(seconds=MINUTE)
+        if sooner and free(before) - before < timedelta(milliseconds=1):
+            return before
+        return later
+
+
 class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
     """Fetches `meterdata2` of one meter at the configured interval.
 
@@ -177,7 +280,11 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._manual_lock = asyncio.Lock()
         self._manual: _ManualRead | None = None
         self._next_due: datetime | None = None
+        self._target: datetime | None = None
+        self.phase = UploadPhase()
         self._cached = self._restore()
+        if self._cached is not None:
+            self.phase.learn(self._cached.time, self._cached.time)
         self._first = True
         self._clock_ahead = False
         self._stale_logged = False
@@ -217,12 +324,13 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
 
     async def _fetch(self) -> MeterData:
         self.update_interval = self.interval  # undo a one-off wait
+        self._target = None
         now = dt_util.utcnow()
         first, self._first = self._first, False
         known = self._cached if first else self.data
         if first and known is not None and (wait := self._next_fetch(now)):
             # Restarted shortly after a fetch: that reading is still the newest.
-            self.update_interval = wait
+            self._plan(now + wait)
             return known
         try:
             reading = await self.account.call(self._latest)
@@ -240,6 +348,9 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         self._note_success()
         self.saved.fetched = now
         self.store.async_schedule_save()
+        if reading.time <= received:  # a reading dated ahead says nothing
+            self.phase.learn(now, reading.time)
+        self._plan(now + self.interval)
         if known is not None and not known.is_newer(reading, received):
             return known  # a duplicate, or older than the one shown
         self._note_clock(reading.time - received)
@@ -249,6 +360,28 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 return known
             raise no_valid_reading()
         return self._accept(reading, received)
+
+    def _plan(self, earliest: datetime) -> None:
+        """Run the next scheduled update at `earliest` or, if the budget
+        frees later, then -- moved to shortly after the meter's upload."""
+        ledger, now = self.account.client.ledger, dt_util.utcnow()
+
+        def free(moment: datetime) -> datetime:
+            return ledger.next_free(LATEST, self.sn, max(moment, now + MIN_DELAY))
+
+        spare = all(
+            self.interval * budget.limit > budget.window
+            for budget in ledger.budgets.get(LATEST, ())
+        )
+        target = self.phase.next_poll(earliest, free, sooner=spare)
+        # DataUpdateCoordinator runs it at int(loop.time()) + its sub-second
+        # offset + the interval: make up for both.
+        loop_time = self.hass.loop.time()
+        offset: float = getattr(self, "_microsecond", RANDOM_MICROSECOND_MAX / 1e6)
+        delay = (target - now).total_seconds()
+        seconds = delay + loop_time - int(loop_time) - offset + TIMER_MARGIN
+        self.update_interval = timedelta(seconds=max(seconds, 1.0))
+        self._target = target
 
     def _note_success(self) -> None:
         """A reading arrived: conflicts and notices that were waiting for one."""
@@ -316,6 +449,11 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
                 "meterdata2", f"no reading ({self.last_exception})"
             )
 
+    @property
+    def next_due(self) -> datetime | None:
+        """When the next scheduled update is due (None while none is)."""
+        return self._next_due
+
     def _refresh_possible_at(self, now: datetime) -> datetime | None:
         """None if a manual reading may be made now, else when it may."""
         spare = self.account.client.ledger.spare_from(
@@ -337,7 +475,11 @@ class IammeterMeterCoordinator(DataUpdateCoordinator[MeterData]):
         retry = err.retry_after if failed and isinstance(err, UpdateFailed) else None
         if retry is not None:
             delay = timedelta(seconds=retry)
-        self._next_due = None if delay is None else dt_util.utcnow() + delay
+        if retry is None and self._target is not None:
+            self._next_due = self._target
+        else:
+            self._next_due = None if delay is None else dt_util.utcnow() + delay
+        self._target = None
         self._note_staleness()
 
     def _note_staleness(self) -> None:

@@ -87,7 +87,7 @@ def _dump(entry: IammeterConfigEntry, meters: list[str]) -> dict[str, Any]:
                 "status": {
                     "last_update_success": coordinator.last_update_success,
                     "last_exception": str(coordinator.last_exception or ""),
-                    "update_interval": str(coordinator.update_interval),
+                    "update_interval": str(coordinator.interval),
                 },
                 "reading": _reading(coordinator.data.reading),
                 "energy": dict(coordinator.data.energy),

@@ -99,6 +99,7 @@ class SimMeter:
         *,
         solar: bool | None = None,
         tz: str = "Europe/Warsaw",
+        upload_second: int = 0,
     ) -> None:
         if phases not in (1, 3):
             raise ValueError("phases must be 1 or 3")
@@ -107,6 +108,10 @@ class SimMeter:
         self.solar = phases == 3 if solar is None else solar
         self.solar_phase = 1 if phases == 3 else 0
         self.tz = ZoneInfo(tz)
+        # The second within each minute at which the meter uploads that minute's
+        # reading (its `gmtTime`); until then the cloud holds the minute before.
+        # May be changed while running (the meter's upload phase drifts).
+        self.upload_second = upload_second
         self.start_m: int | None = None
         self.offline: list[tuple[int, int]] = []  # merged [start, end) minutes
         self.resets: list[int] = []  # sorted minutes
@@ -222,6 +227,14 @@ class SimMeter:
     def is_online(self, m: int) -> bool:
         """Whether the meter uploaded a reading for minute ``m``."""
         return not any(s <= m < e for s, e in self.offline)
+
+    def uploaded_minute(self, now: datetime) -> int:
+        """The newest minute whose reading the meter has uploaded by ``now``."""
+        return to_minute(now - timedelta(seconds=self.upload_second))
+
+    def upload_time(self, m: int) -> datetime:
+        """When the reading of minute ``m`` was uploaded (its true `gmtTime`)."""
+        return from_minute(m) + timedelta(seconds=self.upload_second)
 
     def reported_minute(self, now_m: int) -> int:
         """Minute of the latest reading the cloud holds at ``now_m``."""

@@ -579,7 +579,9 @@ class CloudSimulator:
         meter = account.meter(sn or query.get("sn", ""))
         if meter is None:
             return None
-        return self._meter_answer(meter, endpoint, query, to_minute(now), zero)
+        # What the meter has uploaded by now: at its upload second of the minute.
+        now_m = meter.uploaded_minute(now)
+        return self._meter_answer(meter, endpoint, query, now_m, zero)
 
     def _meter_answer(
         self, meter: SimMeter, endpoint: str, query: Any, now_m: int, zero: bool
@@ -677,7 +679,7 @@ class CloudSimulator:
 
     @staticmethod
     def _times(meter: SimMeter, m: int) -> tuple[str, str]:
-        utc = from_minute(m) + meter.clock_lead(m)
+        utc = meter.upload_time(m) + meter.clock_lead(m)
         return fmt_time(utc.astimezone(meter.tz)), fmt_time(utc)
 
     def _history(
