@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from homeassistant.util import dt as dt_util
@@ -107,13 +107,16 @@ class AnalyticsData:
         """Minutes the meter was offline on `day` (from the 7-day outage list)."""
         if self.offline is None:
             return None
-        start = datetime.combine(
-            self.day, datetime.min.time(), dt_util.get_default_time_zone()
+        # In UTC: a day on which the clock changes is 23 or 25 hours long, and
+        # times of one zone subtract as wall clock times.
+        zone = dt_util.get_default_time_zone()
+        start, end = (
+            datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+            for day in (self.day, self.day + timedelta(days=1))
         )
-        end = start + timedelta(days=1)
         total = 0.0
         for outage in self.offline.outages:
-            begin, finish = outage.start, outage.end
+            begin, finish = outage.start.astimezone(UTC), outage.end.astimezone(UTC)
             overlap = (min(finish, end) - max(begin, start)).total_seconds() / 60
             total += max(0.0, overlap)
         return round(total, 1)
