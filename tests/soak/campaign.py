@@ -977,6 +977,9 @@ class Campaign:
         flow = self.hass.config_entries.options
         result = await flow.async_init(self.entry.entry_id)
         result = await flow.async_configure(
+            result["flow_id"], {"next_step_id": "settings"}
+        )
+        result = await flow.async_configure(
             result["flow_id"],
             {
                 CONF_METERS: list(self.entry.options[CONF_METERS]),
