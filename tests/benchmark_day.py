@@ -253,5 +253,4 @@ async def test_setup_50_meters(
         f"allocated and still holds: entities, states, registries, recorder; "
         f"by our modules {grown(ours):.1f} KiB; tracemalloc, the simulator's "
         "left out)"
-        "\n[benchmark] history-import=n/a (part 1 not merged)"
     )
