@@ -870,6 +870,11 @@ def phase_roles_in_options(browser: Browser, develop: Develop, report: Report) -
     expect(dialog.get_by_text(re.compile(r"Devices: House C"))).to_be_visible()
     report.shot(page, "options-phase-roles-added")
     dialog.get_by_role("button", name=re.compile("close|finish", re.I)).first.click()
+
+
+def energy_settings(browser: Browser, develop: Develop, report: Report) -> None:
+    """Settings → Energy: the grid, solar and devices the integration set."""
+    page = browser.page
     page.goto(f"{develop.ha_url}/config/energy")
     expect(page.get_by_text("House Solar energy phase B").first).to_be_visible()
     device = re.compile(r"^House (C|Device energy phase C)$")
@@ -899,6 +904,7 @@ def roles_and_energy(
 ) -> None:
     phase_roles_in_options(browser, develop, report)
     report.say(f"  House: {history_imported(develop, token, 600)}")
+    energy_settings(browser, develop, report)
     energy_dashboard(browser, report)
 
 
