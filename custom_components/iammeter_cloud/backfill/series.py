@@ -114,11 +114,7 @@ def series(
     below what the recorder counted up to the gap, nor above where it continues.
     """
     since = anchor.start + HOUR
-    hours = []
-    hour = since
-    while hour < end:
-        hours.append(hour)
-        hour += HOUR
+    hours = _hours(since, end)
     first = snapshot.first
     if not hours or first is None:
         return {}
@@ -171,6 +167,16 @@ def _first_sum(points: Sequence[Point], keys: Sequence[str], since: datetime) ->
     )
 
 
+def _hours(first: datetime, end: datetime) -> list[datetime]:
+    """The starts of the hours from `first` on that begin before `end`."""
+    hours = []
+    hour = first
+    while hour < end:
+        hours.append(hour)
+        hour += HOUR
+    return hours
+
+
 def _rising(energy: Sequence[float]) -> list[float]:
     """Never below 0, never falling."""
     result: list[float] = []
@@ -193,11 +199,7 @@ def history_series(
     the values the sensor shows, anchored backwards from its value now, like
     a gap's.
     """
-    hours = []
-    hour = first_hour
-    while hour < end:
-        hours.append(hour)
-        hour += HOUR
+    hours = _hours(first_hour, end)
     first = snapshot.first
     keys = target.sensor.counters
     if first is None:  # never: the reading shown ends the points
