@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.iammeter_cloud.const import DOMAIN
+from custom_components.iammeter_cloud.const import CONF_IMPORT_HISTORY, DOMAIN
 from custom_components.iammeter_cloud.store import DATA_STORE
 
 
@@ -74,6 +74,18 @@ async def enable_entities(
     for entity_id in entity_ids:
         registry.async_update_entity(entity_id, disabled_by=None)
     await advance(hass, freezer, timedelta(seconds=RELOAD_AFTER_UPDATE_DELAY + 1))
+
+
+def without_history_import(entry: MockConfigEntry) -> MockConfigEntry:
+    """A copy of `entry` with the day-one history import off: its statistics
+    begin with the readings (tests/test_history_import.py tests the import)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=entry.title,
+        unique_id=entry.unique_id,
+        data=dict(entry.data),
+        options={**entry.options, CONF_IMPORT_HISTORY: False},
+    )
 
 
 async def open_settings(hass: HomeAssistant, entry_id: str) -> Any:

@@ -50,11 +50,11 @@ from custom_components.iammeter_cloud.backfill import (
 )
 from custom_components.iammeter_cloud.backfill.gaps import history_request
 from custom_components.iammeter_cloud.backfill.run import utc_offset
-from custom_components.iammeter_cloud.const import CONF_IMPORT_HISTORY, DOMAIN
+from custom_components.iammeter_cloud.const import DOMAIN
 from custom_components.iammeter_cloud.coordinator import IammeterMeterCoordinator
 from custom_components.iammeter_cloud.energy import counters
 from custom_components.iammeter_cloud.store import DATA_STORE
-from tests.common import advance, find_device
+from tests.common import advance, find_device, without_history_import
 from tests.conftest import SN1, SN3, USERNAME
 from tests.simulator import CloudSimulator, SimMeter, to_minute
 
@@ -99,13 +99,7 @@ def enable_statistics() -> bool:
 def mock_config_entry(mock_config_entry: MockConfigEntry) -> MockConfigEntry:
     """The demo entry without the import of the history on the first setup
     (tests/test_history_import.py): the statistics begin with the readings."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=dict(mock_config_entry.data),
-        options={**mock_config_entry.options, CONF_IMPORT_HISTORY: False},
-    )
+    return without_history_import(mock_config_entry)
 
 
 def utc(text: str) -> datetime:

@@ -14,11 +14,10 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iammeter_cloud.const import (
-    CONF_IMPORT_HISTORY,
     CONF_ROLES,
     DOMAIN,
 )
-from tests.common import advance
+from tests.common import advance, without_history_import
 from tests.conftest import SN1, SN3
 from tests.simulator import to_minute
 from tests.test_backfill import (
@@ -47,13 +46,7 @@ pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 def mock_config_entry(mock_config_entry: MockConfigEntry) -> MockConfigEntry:
     """The demo entry without the day-one history import: the statistics
     begin with the readings (as in tests/test_backfill.py)."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=mock_config_entry.title,
-        unique_id=mock_config_entry.unique_id,
-        data=dict(mock_config_entry.data),
-        options={**mock_config_entry.options, CONF_IMPORT_HISTORY: False},
-    )
+    return without_history_import(mock_config_entry)
 
 
 MIDDAY = "2026-06-15 10:40:30+00:00"  # 12:40 in the simulator's zone: PV produces
